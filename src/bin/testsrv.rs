@@ -1,0 +1,2 @@
+//! `fedcloud-testsrv` (placeholder; being written).
+fn main() {}

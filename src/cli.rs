@@ -1,0 +1,123 @@
+//! The command line: global options and the whole subcommand tree of the
+//! product. Subcommands that later work fills in are declared here already;
+//! their help says "not implemented yet" and running them exits 2.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default path of the site configuration.
+pub const DEFAULT_CONFIG: &str = "/etc/fedcloud-appliance/appliance.yaml";
+
+/// EGI FedCloud integration for an OpenStack site: accounting, information
+/// publishing and image synchronisation in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "appliance", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success, 1 partial (some items failed), 2 configuration or usage error, 3 error.")]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Site configuration file.
+    #[arg(long, global = true, env = "APPLIANCE_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Machine-readable JSON on stdout (and JSON log lines on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, global = true, env = "APPLIANCE_LOG")]
+    pub log_level: Option<String>,
+}
+
+/// The subcommand tree.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// [not implemented yet] First-boot wizard: host certificate, /image_data,
+    /// site, Keystone credentials, VO to project mapping, image lists.
+    Configure,
+    /// [not implemented yet] Accounting: extract usage into APEL records and
+    /// send them to the ARGO Messaging Service.
+    #[command(subcommand)]
+    Accounting(AccountingCommand),
+    /// [not implemented yet] Information publishing: the site's GLUE 2.1 JSON.
+    #[command(subcommand)]
+    Info(InfoCommand),
+    /// [not implemented yet] Image synchronisation: signed image lists into Glance.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// [not implemented yet] State of every flow: last runs, queues, alerts.
+    Status,
+    /// Check the site: configuration, Keystone, every VO project and the
+    /// services it uses; `--inventory` lists what each project holds.
+    Doctor(DoctorArgs),
+    /// [not implemented yet] Migrate configuration and state across appliance releases.
+    Migrate,
+    /// [not implemented yet] Import the legacy appliance's files (caso.conf,
+    /// voms.json, openstack.rc, image-lists.conf, atrope, cloudkeeper-os).
+    ImportLegacy,
+    /// Site configuration: check, show (secrets redacted), example.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `appliance accounting ...`
+#[derive(Debug, Subcommand)]
+pub enum AccountingCommand {
+    /// [not implemented yet] Extract usage records into the APEL spool.
+    Extract,
+    /// [not implemented yet] Send spooled records to AMS, signed.
+    Send,
+    /// [not implemented yet] Queue depth, last send, quarantined messages.
+    Status,
+}
+
+/// `appliance info ...`
+#[derive(Debug, Subcommand)]
+pub enum InfoCommand {
+    /// [not implemented yet] Print the GLUE 2.1 JSON document.
+    Show,
+    /// [not implemented yet] Publish the document (file, Swift or AMS).
+    Publish,
+}
+
+/// `appliance images ...`
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// [not implemented yet] Synchronise subscribed image lists into Glance.
+    Sync,
+    /// [not implemented yet] What is subscribed, cached and in Glance.
+    List,
+    /// [not implemented yet] Fetch and check a list without touching Glance.
+    Verify,
+}
+
+/// `appliance config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and its secrets; report every problem at once.
+    Check,
+    /// Print the effective configuration, secrets redacted.
+    Show,
+    /// Print a commented example configuration.
+    Example,
+}
+
+/// `appliance doctor`
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this project (id or name).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// List servers (deleted ones included), images, flavors, volumes and
+    /// floating IPs of each project.
+    #[arg(long)]
+    pub inventory: bool,
+}

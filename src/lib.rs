@@ -1,0 +1,14 @@
+//! fedcloud-appliance: the EGI FedCloud integration of an OpenStack site in
+//! one binary. Start at `ARCHITECTURE.md` for the map of modules, the
+//! invariants and the boot order.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod exit;
+pub mod openstack;
+pub mod secret;
+pub mod telemetry;
+pub mod testsrv;

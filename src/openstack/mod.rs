@@ -1,0 +1,2 @@
+//! OpenStack client layer (placeholder; being written).
+pub mod access;
