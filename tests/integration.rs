@@ -1,1 +1,9 @@
-//! The one integration test binary.
+//! The one integration test binary (one binary keeps link time down on a
+//! 2-core CI). One module per area.
+
+mod util;
+
+mod cli;
+mod config;
+mod openstack;
+mod testsrv;
