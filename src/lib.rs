@@ -4,11 +4,13 @@
 
 #![warn(missing_docs)]
 
+pub mod accounting;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod exit;
 pub mod openstack;
 pub mod secret;
+pub mod spool;
 pub mod telemetry;
 pub mod testsrv;

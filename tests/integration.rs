@@ -3,6 +3,7 @@
 
 mod util;
 
+mod accounting;
 mod cli;
 mod config;
 mod openstack;

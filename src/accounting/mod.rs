@@ -1,0 +1,1 @@
+//! Accounting domain: usage -> APEL records (placeholder; being written).

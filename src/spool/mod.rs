@@ -1,0 +1,1 @@
+//! The dirq QueueSimple spool ssmsend reads (placeholder; being written).
