@@ -12,8 +12,15 @@ pub const DEFAULT_CONFIG: &str = "/etc/fedcloud-appliance/appliance.yaml";
 /// EGI FedCloud integration for an OpenStack site: accounting, information
 /// publishing and image synchronisation in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "appliance", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success, 1 partial (some items failed), 2 configuration or usage error, 3 error.")]
+#[command(
+    name = "appliance",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 partial (some items failed), 2 configuration or usage error, 3 error."
+)]
 pub struct Cli {
     /// Options every subcommand takes.
     #[command(flatten)]

@@ -47,7 +47,9 @@ pub struct UsageError(pub String);
 pub fn outcome_of_error(e: &anyhow::Error) -> Outcome {
     for cause in e.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
-            || cause.downcast_ref::<crate::config::ConfigErrors>().is_some()
+            || cause
+                .downcast_ref::<crate::config::ConfigErrors>()
+                .is_some()
         {
             return Outcome::Usage;
         }

@@ -14,12 +14,16 @@ pub fn init(level: Option<&str>, json: bool) {
     let registry = tracing_subscriber::registry().with(filter);
     if under_journald() {
         if let Ok(layer) = tracing_journald::layer() {
-            let _ = registry.with(layer.with_syslog_identifier("appliance".into())).try_init();
+            let _ = registry
+                .with(layer.with_syslog_identifier("appliance".into()))
+                .try_init();
             return;
         }
     }
     if json {
-        let _ = registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init();
+        let _ = registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init();
     } else {
         let _ = registry
             .with(fmt::layer().with_target(false).with_writer(std::io::stderr))

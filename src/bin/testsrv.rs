@@ -1,2 +1,312 @@
-//! `fedcloud-testsrv` (placeholder; being written).
-fn main() {}
+//! `fedcloud-testsrv`: the project's own test services, one per subcommand
+//! (see `fedcloud_appliance::testsrv`). Each binds a loopback address,
+//! prints `READY <addr>` on stdout once it accepts connections, logs one line
+//! per request on stderr, and exits 0 on SIGTERM or SIGINT.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use fedcloud_appliance::testsrv::{
+    self, ams, fault_proxy, files, gocdb, oidc, tls::TlsOptions, tls_proxy, Server,
+};
+use url::Url;
+
+/// Test stand-ins for the services an EGI FedCloud site talks to (AMS,
+/// GOCDB, image-list servers, an OIDC front end for Keystone) and two
+/// helper proxies. Loopback only.
+#[derive(Debug, Parser)]
+#[command(name = "fedcloud-testsrv", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// ARGO Messaging Service over HTTPS: authx509 token, topics, publish.
+    Ams(AmsArgs),
+    /// GOCDB public PI: get_service / get_service_endpoint XML.
+    Gocdb(GocdbArgs),
+    /// Static files with ranges, validators and optional Basic auth.
+    Files(FilesArgs),
+    /// Apache + mod_auth_openidc stand-in in front of Keystone.
+    Oidc(OidcArgs),
+    /// TLS-terminating reverse proxy.
+    TlsProxy(TlsProxyArgs),
+    /// Plain-HTTP reverse proxy with fault injection (POST /__fault).
+    FaultProxy(FaultProxyArgs),
+}
+
+#[derive(Debug, Args)]
+struct Listen {
+    /// Loopback address to listen on, e.g. 127.0.0.1:8443 (port 0: any free port).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+struct AmsArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_key: PathBuf,
+    /// Hashed CA directory for client certificates (authx509).
+    #[arg(long, value_name = "DIR")]
+    client_ca_dir: PathBuf,
+    /// Where accepted messages are stored (messages/<id>.json).
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    /// The AMS project.
+    #[arg(long, default_value = "accounting")]
+    project: String,
+    /// Token publishers must send and authx509 hands out (default: random,
+    /// printed on stderr).
+    #[arg(long)]
+    token: Option<String>,
+    /// A topic that exists (repeatable; default: every topic exists).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
+    /// A client certificate DN, slash form, that authx509 accepts
+    /// (repeatable; default: any certificate that verifies).
+    #[arg(long = "allowed-dn", value_name = "DN")]
+    allowed_dns: Vec<String>,
+    /// Largest accepted message data (base64 text), in bytes.
+    #[arg(long, default_value_t = ams::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+struct GocdbArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// An org.openstack.nova service: NAME,ENDPOINT_URL,ENDPOINT_ID[,HOSTDN]
+    /// (repeatable), e.g. TEST-SITE,https://127.0.0.1:5000/v3,12249G0.
+    #[arg(long = "site", value_name = "SPEC", required = true)]
+    sites: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct FilesArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Directory to serve.
+    #[arg(long, value_name = "DIR")]
+    root: PathBuf,
+    /// Require this token (HTTP Basic user name, as TOKEN:x-oauth-basic).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct OidcArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Keystone (plain HTTP, loopback), e.g. http://127.0.0.1:5000.
+    #[arg(long, value_name = "URL")]
+    upstream: Url,
+    /// Issuer passed on as OIDC-iss.
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// A known access token: TOKEN=SUB[:GROUP1;GROUP2] (repeatable).
+    #[arg(long = "token", value_name = "SPEC")]
+    tokens: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TlsProxyArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Plain-HTTP upstream on loopback.
+    #[arg(long, value_name = "URL")]
+    upstream: Url,
+    /// Server certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Also request (not require) client certificates from this hashed CA
+    /// directory and name its CAs in the certificate request.
+    #[arg(long, value_name = "DIR")]
+    client_ca_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FaultProxyArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Plain-HTTP upstream on loopback.
+    #[arg(long, value_name = "URL")]
+    upstream: Url,
+}
+
+/// A `--listen` value: an address that resolves to loopback only.
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s}: {e}"))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| format!("{s} resolves to no address"))?;
+    if addrs.iter().any(|a| !a.ip().is_loopback()) {
+        return Err(format!(
+            "{s} is not a loopback address (test servers stay on this machine)"
+        ));
+    }
+    Ok(first)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let server = start(command).await?;
+    println!("READY {}", server.addr());
+    use std::io::Write as _;
+    std::io::stdout().flush().context("writing READY")?;
+    wait_for_signal().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn start(command: Command) -> anyhow::Result<Server> {
+    Ok(match command {
+        Command::Ams(a) => {
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            let token = a.token.unwrap_or_else(|| {
+                let token = random_token();
+                eprintln!("[ams] token: {token}");
+                token
+            });
+            let tls = TlsOptions {
+                cert: a.tls_cert,
+                key: a.tls_key,
+                client_ca_dir: Some(a.client_ca_dir),
+            };
+            let mut opts = ams::AmsOptions::new(Some(tls), a.state_dir, token);
+            opts.project = a.project;
+            opts.topics = a.topics;
+            opts.allowed_dns = a.allowed_dns;
+            opts.max_message_bytes = a.max_message_bytes;
+            ams::serve(listener, opts)?.server
+        }
+        Command::Gocdb(a) => {
+            let services = a
+                .sites
+                .iter()
+                .map(|s| gocdb::GocdbService::parse_site(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            gocdb::serve(listener, services)?.server
+        }
+        Command::Files(a) => {
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            files::serve(
+                listener,
+                files::FilesOptions {
+                    root: a.root,
+                    token: a.token,
+                },
+            )?
+            .server
+        }
+        Command::Oidc(a) => {
+            let tokens = a
+                .tokens
+                .iter()
+                .map(|t| oidc::OidcToken::parse(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            oidc::serve(
+                listener,
+                oidc::OidcOptions {
+                    upstream: a.upstream,
+                    issuer: a.issuer,
+                    tokens,
+                },
+            )?
+        }
+        Command::TlsProxy(a) => {
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            let tls = TlsOptions {
+                cert: a.cert,
+                key: a.key,
+                client_ca_dir: a.client_ca_dir,
+            };
+            tls_proxy::serve(
+                listener,
+                tls_proxy::TlsProxyOptions {
+                    upstream: a.upstream,
+                    tls,
+                },
+            )?
+        }
+        Command::FaultProxy(a) => {
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            fault_proxy::serve(listener, &a.upstream)?.0
+        }
+    })
+}
+
+fn random_token() -> String {
+    use rand::Rng as _;
+    let bytes: [u8; 20] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn listen_must_be_loopback() {
+        assert!(parse_listen("127.0.0.1:0").is_ok());
+        assert!(parse_listen("[::1]:8080").is_ok());
+        assert!(parse_listen("0.0.0.0:8080").is_err());
+        assert!(parse_listen("192.0.2.1:80").is_err());
+    }
+}

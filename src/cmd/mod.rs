@@ -29,6 +29,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 /// The honest answer for a subcommand that a later issue fills in.
 fn not_yet(what: &str, issue: u32) -> anyhow::Result<Outcome> {
-    let tracked = if issue > 0 { format!(" (tracked in issue #{issue})") } else { String::new() };
-    Err(UsageError(format!("`appliance {what}` is not implemented yet{tracked}")).into())
+    let tracked = if issue > 0 {
+        format!(" (tracked in issue #{issue})")
+    } else {
+        String::new()
+    };
+    Err(UsageError(format!(
+        "`appliance {what}` is not implemented yet{tracked}"
+    ))
+    .into())
 }

@@ -7,7 +7,13 @@ use crate::util::appliance;
 /// `appliance --help` lists the whole subcommand tree of the product.
 #[test]
 fn help_lists_the_whole_tree() {
-    let out = appliance().arg("--help").assert().success().get_output().stdout.clone();
+    let out = appliance()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let help = String::from_utf8(out).unwrap();
     for sub in [
         "configure",
@@ -48,7 +54,14 @@ fn unimplemented_subcommands_exit_2_and_say_so() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains("not implemented yet"));
-        let help = appliance().args(args).arg("--help").assert().success().get_output().stdout.clone();
+        let help = appliance()
+            .args(args)
+            .arg("--help")
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
         assert!(
             String::from_utf8_lossy(&help).contains("not implemented yet"),
             "help of {args:?} must say it is not implemented yet"

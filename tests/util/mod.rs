@@ -60,6 +60,8 @@ pub fn refsite() -> &'static RefSite {
 /// The `appliance` binary built for this test run.
 pub fn appliance() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("appliance").expect("appliance binary");
-    cmd.env_remove("APPLIANCE_CONFIG").env_remove("APPLIANCE_LOG").env_remove("JOURNAL_STREAM");
+    cmd.env_remove("APPLIANCE_CONFIG")
+        .env_remove("APPLIANCE_LOG")
+        .env_remove("JOURNAL_STREAM");
     cmd
 }
