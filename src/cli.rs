@@ -50,16 +50,16 @@ pub enum Command {
     /// [not implemented yet] First-boot wizard: host certificate, /image_data,
     /// site, Keystone credentials, VO to project mapping, image lists.
     Configure,
-    /// [not implemented yet] Accounting: extract usage into APEL records and
-    /// send them to the ARGO Messaging Service.
+    /// Accounting: extract usage into APEL records and send them to the ARGO
+    /// Messaging Service.
     #[command(subcommand)]
-    Accounting(AccountingCommand),
-    /// [not implemented yet] Information publishing: the site's GLUE 2.1 JSON.
+    Accounting(crate::cmd::accounting::AccountingCommand),
+    /// Information publishing: the site's GLUE 2.1 JSON.
     #[command(subcommand)]
-    Info(InfoCommand),
-    /// [not implemented yet] Image synchronisation: signed image lists into Glance.
+    Info(crate::cmd::info::InfoCommand),
+    /// Image synchronisation: signed image lists into Glance.
     #[command(subcommand)]
-    Images(ImagesCommand),
+    Images(crate::cmd::images::ImagesCommand),
     /// [not implemented yet] State of every flow: last runs, queues, alerts.
     Status,
     /// Check the site: configuration, Keystone, every VO project and the
@@ -73,37 +73,6 @@ pub enum Command {
     /// Site configuration: check, show (secrets redacted), example.
     #[command(subcommand)]
     Config(ConfigCommand),
-}
-
-/// `appliance accounting ...`
-#[derive(Debug, Subcommand)]
-pub enum AccountingCommand {
-    /// [not implemented yet] Extract usage records into the APEL spool.
-    Extract,
-    /// [not implemented yet] Send spooled records to AMS, signed.
-    Send,
-    /// [not implemented yet] Queue depth, last send, quarantined messages.
-    Status,
-}
-
-/// `appliance info ...`
-#[derive(Debug, Subcommand)]
-pub enum InfoCommand {
-    /// [not implemented yet] Print the GLUE 2.1 JSON document.
-    Show,
-    /// [not implemented yet] Publish the document (file, Swift or AMS).
-    Publish,
-}
-
-/// `appliance images ...`
-#[derive(Debug, Subcommand)]
-pub enum ImagesCommand {
-    /// [not implemented yet] Synchronise subscribed image lists into Glance.
-    Sync,
-    /// [not implemented yet] What is subscribed, cached and in Glance.
-    List,
-    /// [not implemented yet] Fetch and check a list without touching Glance.
-    Verify,
 }
 
 /// `appliance config ...`

@@ -48,6 +48,7 @@ mod format;
 mod model;
 mod raw;
 mod secrets;
+pub mod sections;
 mod show;
 mod validate;
 

@@ -32,6 +32,14 @@ pub struct Config {
     pub paths: Paths,
     /// What runs, and when.
     pub components: Components,
+    /// Accounting extraction.
+    pub accounting: super::sections::accounting::Section,
+    /// The ARGO Messaging Service.
+    pub ams: super::sections::ams::Section,
+    /// Information publishing.
+    pub info: super::sections::info::Section,
+    /// Image synchronisation.
+    pub images: super::sections::images::Section,
 }
 
 /// The site as registered in GOCDB.

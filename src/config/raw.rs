@@ -22,6 +22,10 @@ pub struct RawConfig {
     pub vos: Option<Vec<RawVo>>,
     pub paths: Option<RawPaths>,
     pub components: Option<RawComponents>,
+    pub accounting: Option<super::sections::accounting::Raw>,
+    pub ams: Option<super::sections::ams::Raw>,
+    pub info: Option<super::sections::info::Raw>,
+    pub images: Option<super::sections::images::Raw>,
 }
 
 /// `site`.
@@ -218,6 +222,10 @@ impl Decode for RawConfig {
             vos: m.opt("vos"),
             paths: m.opt("paths"),
             components: m.opt("components"),
+            accounting: m.opt("accounting"),
+            ams: m.opt("ams"),
+            info: m.opt("info"),
+            images: m.opt("images"),
         };
         m.finish(Unknown::Error);
         Some(v)

@@ -57,6 +57,10 @@ struct Effective {
     vos: Vec<VoOut>,
     paths: PathsOut,
     components: ComponentsOut,
+    accounting: super::sections::accounting::Section,
+    ams: super::sections::ams::Section,
+    info: super::sections::info::Section,
+    images: super::sections::images::Section,
 }
 
 #[derive(Serialize)]
@@ -334,6 +338,10 @@ fn effective(loaded: &Loaded) -> Effective {
             info: component(&c.components.info),
             images: component(&c.components.images),
         },
+        accounting: c.accounting.clone(),
+        ams: c.ams.clone(),
+        info: c.info.clone(),
+        images: c.images.clone(),
     }
 }
 

@@ -324,6 +324,10 @@ pub fn validate(input: Input, ds: &mut Diags) -> Option<Validated> {
         .or_else(|| (!d.failed("secrets-file")).then(|| PathBuf::from(DEFAULT_SECRETS_FILE)));
     let paths = validate_paths(raw.paths.take().unwrap_or_default(), d);
     let components = validate_components(raw.components.take().unwrap_or_default(), d);
+    let accounting = super::sections::accounting::validate(raw.accounting.take(), d);
+    let ams = super::sections::ams::validate(raw.ams.take(), d);
+    let info = super::sections::info::validate(raw.info.take(), d);
+    let images = super::sections::images::validate(raw.images.take(), d);
 
     let site = Site {
         gocdb: site_gocdb?,
@@ -351,6 +355,10 @@ pub fn validate(input: Input, ds: &mut Diags) -> Option<Validated> {
             vos: vos?,
             paths: paths?,
             components,
+            accounting,
+            ams,
+            info,
+            images,
         },
         cloud_secret,
     })
