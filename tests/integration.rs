@@ -6,5 +6,8 @@ mod util;
 mod accounting;
 mod cli;
 mod config;
+mod images;
+mod info;
+mod messaging;
 mod openstack;
 mod testsrv;

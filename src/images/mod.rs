@@ -1,0 +1,1 @@
+//! Image synchronisation: HEPiX image lists, S/MIME trust, verified downloads, Glance reconcile (issue #3; being written).
