@@ -15,5 +15,6 @@ pub mod messaging;
 pub mod openstack;
 pub mod secret;
 pub mod spool;
+pub mod state;
 pub mod telemetry;
 pub mod testsrv;
