@@ -1,5 +1,9 @@
 """Print `appliance doctor --inventory --json` beside the openstack CLI.
 
+Usage: demo_compare.py REPORT.json [APPLIANCE COMMAND...]: with a command,
+run it (it writes the report), with the CLI's view taken just before and
+after, so a site that changes meanwhile is noticed and looked at again.
+
 For every project in the doctor report, run the real `openstack` CLI as the
 same user in the same project and compare the ids of servers (deleted ones
 included), images, flavors, volumes and floating IPs. Exit 1 on any mismatch.
@@ -34,8 +38,36 @@ def osc(project_id, args):
     return {row["ID"] for row in json.loads(out)}
 
 
-def main(path):
-    report = json.load(open(path))
+def snapshot(projects):
+    return {(p, res): osc(p, args) for p in projects for res, args in QUERIES.items()}
+
+
+def main(path, *appliance_cmd):
+    """Compare; when the site changed while we looked (another client was
+    creating or deleting things), look again, up to three times."""
+    for attempt in range(3):
+        before = None
+        if appliance_cmd:
+            report = run_appliance(path, appliance_cmd)
+            ids = [p["project"]["id"] for p in report["projects"] if p.get("ok")]
+            before = snapshot(ids)
+            report = run_appliance(path, appliance_cmd)
+        report = json.load(open(path))
+        ids = [p["project"]["id"] for p in report["projects"] if p.get("ok")]
+        after = snapshot(ids)
+        if before is None or before == after:
+            return compare(report, after)
+        print(f"the site changed while comparing (attempt {attempt + 1}); looking again", file=sys.stderr)
+    return compare(report, after)
+
+
+def run_appliance(path, cmd):
+    with open(path, "w") as out:
+        subprocess.run(list(cmd), stdout=out, check=True)
+    return json.load(open(path))
+
+
+def compare(report, theirs_all):
     ok = True
     header = f"{'VO':<18} {'project':<10} {'resource':<13} {'appliance':>9} {'openstack':>9}  same"
     print(header)
@@ -48,7 +80,7 @@ def main(path):
             continue
         for res, args in QUERIES.items():
             ours = {r["id"] for r in p["inventory"][res]}
-            theirs = osc(pid, args)
+            theirs = theirs_all[(pid, res)]
             same = ours == theirs
             ok &= same
             print(f"{p['vo']:<18} {name:<10} {res:<13} {len(ours):>9} {len(theirs):>9}  {'yes' if same else 'NO'}")
@@ -59,4 +91,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:]))

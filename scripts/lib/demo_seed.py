@@ -6,8 +6,21 @@ python (openstacksdk); reads reference-site.env variables from the environment.
 """
 import os
 import sys
+import time
 
 import openstack
+
+
+def retry(fn, *args, **kw):
+    """SQLite behind the reference site's Nova/Cinder can answer 500
+    ("database is locked") under concurrent writers: retry a few times."""
+    for attempt in range(5):
+        try:
+            return fn(*args, **kw)
+        except openstack.exceptions.HttpException as e:
+            if getattr(e, "status_code", None) not in (500, 503) or attempt == 4:
+                raise
+            time.sleep(2 * (attempt + 1))
 
 
 def conn(project_id):
@@ -39,18 +52,18 @@ def ensure_server(c, name, delete=False):
     image = next(i for i in c.image.images() if i.name == "test-image")
     flavor = c.compute.find_flavor("m1.tiny")
     net = c.network.find_network("private")
-    s = c.compute.create_server(name=name, image_id=image.id, flavor_id=flavor.id,
+    s = retry(c.compute.create_server, name=name, image_id=image.id, flavor_id=flavor.id,
                                 networks=[{"uuid": net.id}])
     s = c.compute.wait_for_server(s, wait=180)
     if delete:
-        c.compute.delete_server(s)
+        retry(c.compute.delete_server, s)
         c.compute.wait_for_delete(s, wait=180)
     return s
 
 
 def ensure_volume(c, name):
     if not [v for v in c.block_storage.volumes() if v.name == name]:
-        v = c.block_storage.create_volume(name=name, size=1)
+        v = retry(c.block_storage.create_volume, name=name, size=1)
         c.block_storage.wait_for_status(v, status="available", wait=120)
 
 
@@ -59,7 +72,7 @@ def ensure_fip(c, server=None):
     fips = list(c.network.ips(project_id=c.current_project_id))
     if fips:
         return
-    fip = c.network.create_ip(floating_network_id=pub.id)
+    fip = retry(c.network.create_ip, floating_network_id=pub.id)
     if server is not None:
         port = next(c.network.ports(device_id=server.id))
         c.network.update_ip(fip, port_id=port.id)

@@ -129,6 +129,18 @@ def cmd_catalog():
 
 
 # ------------------------------------------------------------ readiness --
+def alive(pid_file):
+    """Same test as the bash side: the process exists and is no zombie, and
+    its start time matches when the pid file records one ("PID STARTTIME";
+    add-ons may write only "PID")."""
+    try:
+        fields = open(pid_file).read().split()
+        stat = open(f"/proc/{fields[0]}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return False
+    return stat[0] not in ("Z", "X") and (len(fields) < 2 or stat[19] == fields[1])
+
+
 def wait(what, fn, timeout=240):
     """Poll fn until truthy; exit at once (code 3) when a recorded daemon died,
     so the bash side can respawn it instead of waiting out the timeout."""
@@ -136,11 +148,7 @@ def wait(what, fn, timeout=240):
     run = env["REFSITE_RUN"]
     while True:
         for f in os.listdir(run):
-            if not f.endswith(".pid"):
-                continue
-            try:
-                os.kill(int(open(os.path.join(run, f)).read().split()[0]), 0)
-            except (OSError, ValueError, IndexError):
+            if f.endswith(".pid") and not alive(os.path.join(run, f)):
                 print(f"{f[:-4]} died while waiting for {what}", file=sys.stderr)
                 sys.exit(3)
         try:
@@ -240,6 +248,19 @@ VO_ALPHA, VO_BETA = "vo.alpha.example", "vo.beta.example"
 PROJECTS = (("alpha-1", VO_ALPHA), ("alpha-2", VO_ALPHA), ("beta-1", VO_BETA))
 IDP, PROTOCOL, MAPPING = "egi.eu", "openid", "egi.eu-openid"
 FED_DOMAIN = "egi.eu"  # ("federated" is reserved by Keystone)
+
+
+def seed_quotas(a, projects):
+    """Room for the tests and the demo: the default quotas (10 instances,
+    10 volumes, 50 floating IPs) run out after a few test runs."""
+    for name, _ in PROJECTS:
+        pid = projects[name]["id"]
+        a("PUT", "compute", f"/os-quota-sets/{pid}", json={"quota_set": {
+            "instances": 1000, "cores": 4000, "ram": 4096000}})
+        a("PUT", "volumev3", f"/os-quota-sets/{pid}", json={"quota_set": {
+            "volumes": 1000, "gigabytes": 10000, "snapshots": 1000}})
+        a("PUT", "network", f"/v2.0/quotas/{pid}", json={"quota": {
+            "floatingip": 1000, "port": 2000}})
 
 
 def seed_identity(a):
@@ -380,6 +401,7 @@ def cmd_bootstrap(out_file):
     ident, projects, roles = seed_identity(a)
     out.update(ident)
     out.update(seed_flavors(a, projects["alpha-1"]["id"]))
+    seed_quotas(a, projects)
     out.update(seed_federation(a, projects, roles))
     with open(out_file + ".tmp", "w") as f:
         for k, v in sorted(out.items()):

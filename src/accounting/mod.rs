@@ -19,7 +19,8 @@
 //! It also holds the pure parts of cASO's extraction rules that decide record
 //! values: the Nova status map ([`CloudStatus::from_nova`]), start/end times
 //! ([`ServerTimes`]), the window ([`Window`], [`CloudRecord::fit_to_window`])
-//! and the monthly accelerator split ([`accelerator_records`]).
+//! and the monthly accelerator split ([`accelerator_records`]); and
+//! [`mapping`], which turns one project's OpenStack data into records.
 //!
 //! Architecture invariant: no I/O and no clock here. Every time (window
 //! bounds, measurement times) and every random id is passed in; all times are
@@ -29,6 +30,7 @@ mod accelerator;
 mod cloud;
 mod error;
 mod ip;
+pub mod mapping;
 mod message;
 mod pyfmt;
 pub mod sanitize;
@@ -44,6 +46,9 @@ pub use accelerator::{
 pub use cloud::{Benchmark, CloudRecord, CloudStatus, ServerTimes};
 pub use error::AccountingError;
 pub use ip::{IpRecord, IpVersion};
+pub use mapping::{
+    project_records, FlavorSpec, Mapped, MappingOptions, MappingWarning, ProjectFacts,
+};
 pub use message::{
     render_all, render_messages, ApelRecord, BatchLimits, Message, MessageKind, Record,
 };

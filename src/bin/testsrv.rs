@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use fedcloud_appliance::testsrv::{
-    self, ams, fault_proxy, files, gocdb, oidc, tls::TlsOptions, tls_proxy, Server,
+    self, ams, fault_proxy, files, gocdb, nova_sim, oidc, tls::TlsOptions, tls_proxy, Server,
 };
 use url::Url;
 
@@ -38,6 +38,9 @@ enum Command {
     TlsProxy(TlsProxyArgs),
     /// Plain-HTTP reverse proxy with fault injection (POST /__fault).
     FaultProxy(FaultProxyArgs),
+    /// Keystone + Nova (+ Glance, Cinder, Neutron listings) simulator with
+    /// many servers, for accounting benchmarks.
+    NovaSim(NovaSimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,30 @@ struct FaultProxyArgs {
     /// Plain-HTTP upstream on loopback.
     #[arg(long, value_name = "URL")]
     upstream: Url,
+}
+
+#[derive(Debug, Args)]
+struct NovaSimArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Serve this dataset (JSON, `nova_sim::Dataset`) instead of a synthetic one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["servers", "projects"])]
+    dataset: Option<PathBuf>,
+    /// Synthetic dataset: this many servers.
+    #[arg(long, default_value_t = 10_000)]
+    servers: usize,
+    /// Synthetic dataset: spread over this many projects.
+    #[arg(long, default_value_t = 100)]
+    projects: usize,
+    /// Write the dataset served (JSON) here, e.g. to learn its project ids.
+    #[arg(long, value_name = "FILE")]
+    write_dataset: Option<PathBuf>,
+    /// Base URL of the compute endpoint in the catalog (e.g. a fault proxy).
+    #[arg(long, value_name = "URL")]
+    compute_base: Option<Url>,
+    /// Put the project id into the compute endpoint (`/v2.1/<project id>`).
+    #[arg(long)]
+    project_in_compute_url: bool,
 }
 
 /// A `--listen` value: an address that resolves to loopback only.
@@ -271,6 +298,28 @@ async fn start(command: Command) -> anyhow::Result<Server> {
         Command::FaultProxy(a) => {
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
             fault_proxy::serve(listener, &a.upstream)?.0
+        }
+        Command::NovaSim(a) => {
+            let data = match &a.dataset {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{}: not a nova-sim dataset", f.display()))?
+                }
+                None => nova_sim::Dataset::synthetic(a.servers, a.projects, chrono::Utc::now()),
+            };
+            if let Some(f) = &a.write_dataset {
+                std::fs::write(f, serde_json::to_vec(&data)?)
+                    .with_context(|| format!("writing {}", f.display()))?;
+            }
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            let options = nova_sim::Options {
+                public_base: None,
+                compute_base: a.compute_base,
+                project_in_compute_url: a.project_in_compute_url,
+            };
+            nova_sim::serve(listener, data, options)?.server
         }
     })
 }

@@ -398,6 +398,15 @@ impl Loaded {
         Ok(access)
     }
 
+    /// The token of image-list subscription `name` (secrets file
+    /// `images.<name>.token`), if one is set.
+    pub fn image_list_token(&self, name: &str) -> Option<Secret> {
+        let SecretsState::Present(sf) = &self.secrets else {
+            return None;
+        };
+        sf.images.get(name)?.token.clone()
+    }
+
     fn secret(&self, section: &str, auth: &Auth) -> Option<Secret> {
         let SecretsState::Present(sf) = &self.secrets else {
             return None;

@@ -6,6 +6,11 @@
 //! vos:
 //!   vo.example.eu:           # a VO's own credential (vos[].auth)
 //!     application-credential-secret: ...
+//! ams:
+//!   token: ...               # a static AMS token (else the host certificate gets one)
+//! images:
+//!   <subscription name>:
+//!     token: ...             # image-list token (HTTP Basic `token:x-oauth-basic`)
 //! ```
 //!
 //! Values are held as [`Secret`] from the moment they are decoded; errors
@@ -66,6 +71,28 @@ pub struct SecretsFile {
     pub openstack: SecretSet,
     /// Under `vos.<name>`.
     pub vos: BTreeMap<String, SecretSet>,
+    /// Under `ams`.
+    pub ams: AmsSecrets,
+    /// Under `images.<subscription name>` (`token`: an image-list token).
+    pub images: BTreeMap<String, SecretSet>,
+}
+
+/// The AMS secrets (`ams.token`).
+#[derive(Debug, Clone, Default)]
+pub struct AmsSecrets {
+    /// A static AMS token (`sender.cfg` `[messaging] token`).
+    pub token: Option<Secret>,
+}
+
+impl Decode for AmsSecrets {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = AmsSecrets {
+            token: m.opt("token"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
 }
 
 /// A secret value: any non-empty scalar, kept as written. Problems are
@@ -101,8 +128,15 @@ impl Decode for SecretsFile {
         let mut m = MapReader::new(node, path, d)?;
         let openstack = m.opt("openstack").unwrap_or_default();
         let vos = m.opt_with("vos", decode_vos).unwrap_or_default();
+        let ams = m.opt("ams").unwrap_or_default();
+        let images = m.opt_with("images", decode_vos).unwrap_or_default();
         m.finish(Unknown::Error);
-        Some(SecretsFile { openstack, vos })
+        Some(SecretsFile {
+            openstack,
+            vos,
+            ams,
+            images,
+        })
     }
 }
 

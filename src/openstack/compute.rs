@@ -265,14 +265,28 @@ pub struct FlavorQuery {
 
 /// `GET /flavors/detail`, all pages, with extra specs per `query`.
 pub async fn flavors(s: &Session, query: &FlavorQuery) -> Result<Vec<Flavor>, Error> {
+    let known = match query.extra_specs {
+        ExtraSpecs::Auto => Some(version(s).await?),
+        _ => None,
+    };
+    flavors_with_version(s, query, known.as_ref()).await
+}
+
+/// [`flavors`] when Nova's version document was already read (saves the
+/// request): with [`ExtraSpecs::Auto`], extra specs come inline when
+/// `version` allows it.
+pub async fn flavors_with_version(
+    s: &Session,
+    query: &FlavorQuery,
+    version: Option<&ApiVersion>,
+) -> Result<Vec<Flavor>, Error> {
     let is_public = match query.visibility {
         FlavorVisibility::All => "None",
         FlavorVisibility::Public => "true",
         FlavorVisibility::Private => "false",
     };
-    let inline = match query.extra_specs {
-        ExtraSpecs::Auto => {
-            let v = version(s).await?;
+    let inline = match (query.extra_specs, version) {
+        (ExtraSpecs::Auto, Some(v)) => {
             parse_microversion(&v.version) >= parse_microversion(FLAVOR_EXTRA_SPECS_MICROVERSION)
         }
         _ => false,

@@ -277,6 +277,12 @@ impl Http {
         })
     }
 
+    /// The underlying client (for streamed bodies, which bypass the retry
+    /// policy of [`Http::send`]).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Send `req`, retrying per the module's policy; a non-2xx final answer
     /// is an error.
     pub async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {

@@ -148,6 +148,22 @@ impl OpenStack {
         Ok(Session::new(self.clone(), scope, token))
     }
 
+    /// `GET url` without a token, through this client's transport (its TLS
+    /// trust, proxies, retries and limits): for side services of the site
+    /// such as GOCDB. `service` names the request in errors.
+    pub async fn get_plain(&self, url: &Url, service: &str) -> Result<bytes::Bytes, Error> {
+        let req = Request {
+            method: Method::GET,
+            target: Target::new("GET", url).service(service),
+            url: url.clone(),
+            headers: HeaderMap::new(),
+            body: None,
+            replayable: true,
+            scrub: &[],
+        };
+        Ok(self.inner.http.send(&req).await?.body)
+    }
+
     /// The projects the credential's user can scope to
     /// (`GET /v3/auth/projects`). For an application credential: its own
     /// project only.

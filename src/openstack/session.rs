@@ -84,6 +84,8 @@ pub struct Session {
     os: OpenStack,
     scope: Scope,
     token: Arc<Token>,
+    /// Endpoints used instead of the catalog's (see [`Session::with_endpoint`]).
+    overrides: Vec<(String, Url)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -191,7 +193,21 @@ pub(crate) fn resolve_next(endpoint: &Url, next: &str) -> Option<Url> {
 
 impl Session {
     pub(crate) fn new(os: OpenStack, scope: Scope, token: Arc<Token>) -> Self {
-        Session { os, scope, token }
+        Session {
+            os,
+            scope,
+            token,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// This session with `url` as the endpoint of `service_type` instead of
+    /// the catalog's (a site whose catalog names an unreachable address, or
+    /// a proxy in front of the service).
+    pub fn with_endpoint(mut self, service_type: &str, url: Url) -> Self {
+        self.overrides.retain(|(s, _)| s != service_type);
+        self.overrides.push((service_type.to_string(), url));
+        self
     }
 
     /// The client this session belongs to.
@@ -243,6 +259,9 @@ impl Session {
     /// `block-storage` / `volume`, `identity`, `placement`, ...) for the
     /// interface and region of the [`CloudAccess`](super::CloudAccess).
     pub fn endpoint(&self, service_type: &str) -> Result<Url, Error> {
+        if let Some((_, u)) = self.overrides.iter().find(|(s, _)| s == service_type) {
+            return Ok(u.clone());
+        }
         let access = &self.os.inner.access;
         catalog::select(
             self.catalog(),
@@ -309,6 +328,115 @@ impl Session {
             return Ok(None);
         }
         wire::json(&target, &resp.body).map(Some)
+    }
+
+    /// Any request with a raw body and extra headers (Swift objects, image
+    /// data); the answer's headers and body. PUT is repeated on a transient
+    /// failure (it is idempotent), POST and PATCH are not.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        service: &str,
+        path: &str,
+        headers: HeaderMap,
+        body: Option<bytes::Bytes>,
+    ) -> Result<(HeaderMap, bytes::Bytes), Error> {
+        let url = self.url(service, path, &[])?;
+        let target = Target::new(method.as_str(), &url)
+            .service(service)
+            .project(self.project_label());
+        let mut reauthenticated = false;
+        loop {
+            let token = self.os.inner.token(&self.scope).await?;
+            let mut h = headers.clone();
+            h.insert("X-Auth-Token", secret_header(token.id.expose())?);
+            let req = Request {
+                replayable: Request::default_replayable(&method),
+                method: method.clone(),
+                url: url.clone(),
+                headers: h,
+                body: body.clone(),
+                target: target.clone(),
+                scrub: &[token.id.expose()],
+            };
+            match self.os.inner.http.send(&req).await {
+                Err(Error::Unauthorized { .. }) if !reauthenticated => {
+                    self.os.inner.invalidate(&self.scope).await;
+                    reauthenticated = true;
+                }
+                Err(e) => return Err(e),
+                Ok(resp) => return Ok((resp.headers, resp.body)),
+            }
+        }
+    }
+
+    /// Stream a request body (image data) that cannot be held in memory:
+    /// `body` makes a fresh body for each try. Never repeated once the body
+    /// started (a stream cannot be replayed), except once after a 401 with a
+    /// renewed token. `timeout` replaces the client's per-request timeout.
+    pub async fn send_stream(
+        &self,
+        method: Method,
+        service: &str,
+        path: &str,
+        headers: HeaderMap,
+        body: impl Fn() -> reqwest::Body,
+        timeout: std::time::Duration,
+    ) -> Result<HeaderMap, Error> {
+        let url = self.url(service, path, &[])?;
+        let target = Target::new(method.as_str(), &url)
+            .service(service)
+            .project(self.project_label());
+        let mut reauthenticated = false;
+        loop {
+            let token = self.os.inner.token(&self.scope).await?;
+            let mut h = headers.clone();
+            h.insert("X-Auth-Token", secret_header(token.id.expose())?);
+            let sent = self
+                .os
+                .inner
+                .http
+                .client()
+                .request(method.clone(), url.clone())
+                .headers(h)
+                .timeout(timeout)
+                .body(body())
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) if e.is_timeout() => {
+                    return Err(Error::Timeout {
+                        target,
+                        after: timeout,
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::Transport {
+                        target,
+                        source: e.without_url(),
+                    })
+                }
+            };
+            let status = resp.status();
+            let rh = resp.headers().clone();
+            let text = resp.bytes().await.unwrap_or_default();
+            if status.is_success() {
+                return Ok(rh);
+            }
+            let err = Error::from_status(
+                target.clone(),
+                status.as_u16(),
+                super::error::excerpt(&text, &[token.id.expose()]),
+            );
+            match err {
+                Error::Unauthorized { .. } if !reauthenticated => {
+                    self.os.inner.invalidate(&self.scope).await;
+                    reauthenticated = true;
+                }
+                e => return Err(e),
+            }
+        }
     }
 
     /// Every item of a paginated listing `GET {endpoint(service)}/{path}`,

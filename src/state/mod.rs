@@ -2,6 +2,8 @@
 //! locks and atomic file writes. Every flow keeps its own files below its
 //! own subdirectory (`accounting/`, `images/`, `info/`).
 
+pub mod lastrun;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

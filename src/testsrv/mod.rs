@@ -11,6 +11,7 @@
 //! | [`oidc`] | Apache + mod_auth_openidc in front of Keystone's federation endpoint |
 //! | [`tls_proxy`] | a TLS-terminating front end (Apache, HAProxy) |
 //! | [`fault_proxy`] | a misbehaving network: errors, delays, cut connections |
+//! | [`nova_sim`] | Keystone + Nova (+ Glance, Cinder, Neutron listings) with 10 000s of servers, for accounting |
 //!
 //! Every server takes an already bound [`tokio::net::TcpListener`] and its
 //! options, starts serving on the current Tokio runtime and returns a
@@ -35,6 +36,7 @@ pub mod faults;
 pub mod files;
 pub mod gocdb;
 mod http;
+pub mod nova_sim;
 pub mod oidc;
 mod proxy;
 pub mod tls;

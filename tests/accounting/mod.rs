@@ -6,12 +6,18 @@
 //!   reproduces the checked-in goldens.
 //! - `spool`: the QueueSimple writer and reader on their own.
 //! - `interop`: Python `dirq` reading our spool and we reading its.
+//! - `extract_refsite`: the same against the local reference site, every
+//!   record field asserted.
+//! - `extract_sim`: `appliance accounting extract` against the project's
+//!   Nova/Keystone simulator: lastrun discipline, faults, SIGKILL, VO sources.
 //!
 //! The Python side is the interpreter in `REFSITE_PYTHON` (any Python with
 //! `caso==5.2.2` and `dirq==1.8`), else the reference site's venvs (see
 //! [`python`]). Tests that need it fail with instructions when there is
 //! none; none skips.
 
+mod extract_refsite;
+mod extract_sim;
 mod golden;
 mod interop;
 mod spool;

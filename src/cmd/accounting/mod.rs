@@ -11,11 +11,11 @@ use crate::exit::Outcome;
 /// `appliance accounting ...`
 #[derive(Debug, Subcommand)]
 pub enum AccountingCommand {
-    /// [not implemented yet] Extract usage records into the APEL spool.
+    /// Extract usage records into the APEL spool.
     Extract(extract::Args),
-    /// [not implemented yet] Send spooled records to AMS, signed.
+    /// Send spooled records to AMS, signed; refused ones go to the quarantine.
     Send(send::Args),
-    /// [not implemented yet] Queue depth, last send, quarantined messages.
+    /// Queue depth, oldest message, last send, quarantined messages.
     Status(send::StatusArgs),
 }
 

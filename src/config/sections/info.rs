@@ -1,30 +1,330 @@
-//! `info`: GLUE 2.1 information publishing (issue #6).
-//! Empty until that work lands: any key here is reported as unknown.
+//! `info`: how `appliance info show|publish` builds and publishes the site's
+//! GLUE 2.1 document (issue #6; spec cloud-info.md §1.2, §3, §8): compat
+//! mode, the GOCDB base URL, cloud-info-provider's flavor and image options,
+//! and the publishing targets (a file, a Swift object). Every key is
+//! optional; an absent section means the defaults below (and no target:
+//! `info publish` then says what to add).
+
+use std::path::PathBuf;
 
 use serde::Serialize;
+use url::Url;
 
-use crate::config::decode::{Decode, Diag, MapReader, Unknown};
+use crate::config::decode::{decode_enum, Decode, Diag, MapReader, Unknown};
 use crate::config::format::Node;
+use crate::info::build::{FlavorProperties, FlavorSelection};
+
+/// Default Swift container (the one catch-all uploads to).
+pub const DEFAULT_SWIFT_CONTAINER: &str = "cloud-info";
+
+impl Decode for FlavorSelection {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        decode_enum(
+            node,
+            path,
+            d,
+            &[
+                ("all", FlavorSelection::All),
+                ("public", FlavorSelection::Public),
+                ("private", FlavorSelection::Private),
+            ],
+        )
+    }
+}
 
 /// The section as written.
 #[derive(Debug, Default)]
-pub struct Raw {}
+pub struct Raw {
+    compat: Option<bool>,
+    gocdb_url: Option<Url>,
+    select_flavors: Option<FlavorSelection>,
+    only_appdb_images: Option<bool>,
+    image_page_size: Option<u32>,
+    flavor_properties: Option<RawProps>,
+    publish: Option<RawPublish>,
+}
+
+#[derive(Debug, Default)]
+struct RawProps {
+    gpu_number: Option<String>,
+    gpu_vendor: Option<String>,
+    gpu_model: Option<String>,
+    gpu_memory: Option<String>,
+    gpu_virt_type: Option<String>,
+    gpu_type: Option<String>,
+    gpu_version: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct RawPublish {
+    file: Option<PathBuf>,
+    swift: Option<RawSwift>,
+}
+
+#[derive(Debug, Default)]
+struct RawSwift {
+    container: Option<String>,
+    object: Option<String>,
+    project_id: Option<String>,
+}
 
 impl Decode for Raw {
     fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
-        let m = MapReader::new(node, path, d)?;
+        let mut m = MapReader::new(node, path, d)?;
+        let v = Raw {
+            compat: m.opt("compat"),
+            gocdb_url: m.opt("gocdb-url"),
+            select_flavors: m.opt("select-flavors"),
+            only_appdb_images: m.opt("only-appdb-images"),
+            image_page_size: m.opt("image-page-size"),
+            flavor_properties: m.opt("flavor-properties"),
+            publish: m.opt("publish"),
+        };
         m.finish(Unknown::Error);
-        Some(Raw {})
+        Some(v)
+    }
+}
+
+impl Decode for RawProps {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawProps {
+            gpu_number: m.opt("gpu-number"),
+            gpu_vendor: m.opt("gpu-vendor"),
+            gpu_model: m.opt("gpu-model"),
+            gpu_memory: m.opt("gpu-memory"),
+            gpu_virt_type: m.opt("gpu-virt-type"),
+            gpu_type: m.opt("gpu-type"),
+            gpu_version: m.opt("gpu-version"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
+}
+
+impl Decode for RawPublish {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawPublish {
+            file: m.opt("file"),
+            swift: m.opt("swift"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
+}
+
+impl Decode for RawSwift {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawSwift {
+            container: m.opt("container"),
+            object: m.opt("object"),
+            project_id: m.opt("project-id"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
     }
 }
 
 /// The validated section.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Section {
+    /// Byte-compatible with cloud-info-provider 1.2 (default true).
+    pub compat: bool,
+    /// GOCDB's public programmatic interface.
+    pub gocdb_url: Url,
+    /// `--select-flavors`.
+    pub select_flavors: FlavorSelection,
+    /// `--only-appdb-images`.
+    pub only_appdb_images: bool,
+    /// Glance page size (`limit`).
+    pub image_page_size: u32,
+    /// `--property-flavor-gpu-*`.
+    pub flavor_properties: FlavorProperties,
+    /// Publishing targets.
+    pub publish: Publish,
+}
+
+/// Where `info publish` puts the document.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct Section {}
+pub struct Publish {
+    /// A local file, written atomically (mode 0644).
+    pub file: Option<PathBuf>,
+    /// A Swift object.
+    pub swift: Option<Swift>,
+}
+
+impl Publish {
+    /// Whether any target is configured.
+    pub fn any(&self) -> bool {
+        self.file.is_some() || self.swift.is_some()
+    }
+}
+
+/// A Swift object in the site's object store, reached with the site-wide
+/// credential.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Swift {
+    /// Container (created when missing).
+    pub container: String,
+    /// Object name; default catch-all's `{gocdb '.'->'-'}-{md5(endpoint)}.json`.
+    pub object: Option<String>,
+    /// Project whose object store is used; default the credential's own
+    /// scope.
+    pub project_id: Option<String>,
+}
+
+impl Default for Section {
+    fn default() -> Self {
+        Section {
+            compat: true,
+            gocdb_url: Url::parse(crate::info::gocdb::DEFAULT_URL).expect("URL"),
+            select_flavors: FlavorSelection::All,
+            only_appdb_images: false,
+            image_page_size: 200,
+            flavor_properties: FlavorProperties::default(),
+            publish: Publish::default(),
+        }
+    }
+}
 
 /// Check the section; problems go to `d` under the `info` key path.
-pub fn validate(raw: Option<Raw>, _d: &mut Diag) -> Section {
-    let _ = raw;
-    Section {}
+pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
+    let mut s = Section::default();
+    let Some(raw) = raw else {
+        return s;
+    };
+    if let Some(c) = raw.compat {
+        s.compat = c;
+    }
+    if let Some(u) = raw.gocdb_url {
+        s.gocdb_url = u;
+    }
+    if let Some(f) = raw.select_flavors {
+        s.select_flavors = f;
+    }
+    if let Some(o) = raw.only_appdb_images {
+        s.only_appdb_images = o;
+    }
+    if let Some(n) = raw.image_page_size {
+        if n == 0 || n > 1000 {
+            d.error_hint(
+                "info.image-page-size",
+                format!("{n} is out of range"),
+                "use 1 to 1000 (Glance's default maximum)",
+            );
+        } else {
+            s.image_page_size = n;
+        }
+    }
+    if let Some(p) = raw.flavor_properties {
+        let fp = &mut s.flavor_properties;
+        let set = |slot: &mut String, v: Option<String>, key: &str, d: &mut Diag| {
+            if let Some(v) = v {
+                if v.trim().is_empty() {
+                    d.error(
+                        &format!("info.flavor-properties.{key}"),
+                        "empty property name",
+                    );
+                } else {
+                    *slot = v;
+                }
+            }
+        };
+        set(&mut fp.gpu_number, p.gpu_number, "gpu-number", d);
+        set(&mut fp.gpu_vendor, p.gpu_vendor, "gpu-vendor", d);
+        set(&mut fp.gpu_model, p.gpu_model, "gpu-model", d);
+        set(&mut fp.gpu_memory, p.gpu_memory, "gpu-memory", d);
+        set(&mut fp.gpu_virt_type, p.gpu_virt_type, "gpu-virt-type", d);
+        set(&mut fp.gpu_type, p.gpu_type, "gpu-type", d);
+        set(&mut fp.gpu_version, p.gpu_version, "gpu-version", d);
+    }
+    if let Some(p) = raw.publish {
+        if let Some(f) = p.file {
+            if f.is_absolute() {
+                s.publish.file = Some(f);
+            } else {
+                d.error_hint(
+                    "info.publish.file",
+                    format!("`{}` is not an absolute path", f.display()),
+                    "write it from the root, e.g. /var/lib/fedcloud-appliance/info/cloud-info.json",
+                );
+            }
+        }
+        if let Some(sw) = p.swift {
+            let container = sw
+                .container
+                .unwrap_or_else(|| DEFAULT_SWIFT_CONTAINER.to_string());
+            let bad = |n: &str| n.is_empty() || n.contains('/') || n.len() > 256;
+            if bad(&container) {
+                d.error_hint(
+                    "info.publish.swift.container",
+                    format!("`{container}` is not a Swift container name"),
+                    "1 to 256 characters, no `/`",
+                );
+            }
+            if let Some(o) = &sw.object {
+                if o.is_empty() || o.len() > 1024 || o.starts_with('/') {
+                    d.error_hint(
+                        "info.publish.swift.object",
+                        format!("`{o}` is not a Swift object name"),
+                        "1 to 1024 characters, not starting with `/`",
+                    );
+                }
+            }
+            s.publish.swift = Some(Swift {
+                container,
+                object: sw.object,
+                project_id: sw.project_id,
+            });
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::format::parse;
+
+    fn run(text: &str) -> (Section, Vec<String>) {
+        let mut d = Diag::new("a.yaml");
+        let raw = Raw::decode(&parse(text).unwrap(), "info", &mut d);
+        let s = validate(raw, &mut d);
+        (s, d.errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let (s, e) = run("{}");
+        assert!(e.is_empty());
+        assert!(s.compat && !s.publish.any());
+        assert_eq!(s.gocdb_url.as_str(), "https://goc.egi.eu/gocdbpi/public/");
+        let (s, e) = run("compat: false\nselect-flavors: public\nflavor-properties: {gpu-number: GPU:N}\npublish: {file: /tmp/x.json, swift: {}}\n");
+        assert!(e.is_empty(), "{e:?}");
+        assert!(!s.compat);
+        assert_eq!(s.select_flavors, FlavorSelection::Public);
+        assert_eq!(s.flavor_properties.gpu_number, "GPU:N");
+        assert_eq!(s.publish.swift.unwrap().container, "cloud-info");
+    }
+
+    #[test]
+    fn errors_are_placed() {
+        let (_, e) = run("selct-flavors: all\nselect-flavors: some\npublish: {file: rel.json}\n");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x
+                    .contains("info.selct-flavors: unknown key; did you mean `select-flavors`?")),
+            "{e:?}"
+        );
+        assert!(e
+            .iter()
+            .any(|x| x.contains("info.select-flavors: unknown value `some`")));
+        assert!(e.iter().any(|x| x.contains("info.publish.file")));
+    }
 }

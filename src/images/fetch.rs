@@ -1,0 +1,655 @@
+//! Downloads: image lists (small, in memory, size-capped) and images
+//! (streamed to disk through a verifier).
+//!
+//! An image is written to `<cache>/.partial/<id>` while its bytes are counted
+//! and hashed (SHA-512, OpenSSL's implementation) on a separate thread fed
+//! by a bounded channel, so memory stays constant whatever the size. The
+//! transfer aborts as soon as the count passes the declared `hv:size`. Only
+//! when size and digest match is the file fsynced and renamed to its final
+//! name (then the directory fsynced). A partial file left by an interrupted
+//! run is resumed with `Range: bytes=N-` when the server answers 206 (its
+//! bytes are re-hashed first); otherwise the transfer starts over. The free
+//! space of the cache is checked before starting. Transient failures
+//! (connection errors, timeouts, 408/429/5xx, a body cut short) are retried
+//! with capped exponential backoff; the next try resumes.
+//!
+//! HTTP(S)_PROXY/NO_PROXY are honoured (reqwest's system proxy); TLS
+//! verification uses the system roots plus the IGTF CA directory. Tokens
+//! are sent as HTTP Basic `(token, x-oauth-basic)`; URLs are logged with
+//! userinfo and secret query values redacted.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use openssl::sha::Sha512;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_RANGE, RANGE};
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::openstack::error::redact_url;
+use crate::secret::Secret;
+
+/// Download tunables, with documented defaults.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest image list accepted (default 16 MiB).
+    pub max_list_bytes: usize,
+    /// Tries per download (default 4).
+    pub tries: u32,
+    /// First backoff delay (default 1 s), doubling, capped at `retry_cap`.
+    pub retry_base: Duration,
+    /// Longest backoff delay (default 30 s).
+    pub retry_cap: Duration,
+    /// Connection timeout (default 15 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes (default 60 s).
+    pub read_timeout: Duration,
+    /// Free space kept beyond the image itself (default 256 MiB).
+    pub free_space_margin: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_list_bytes: 16 << 20,
+            tries: 4,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(60),
+            free_space_margin: 256 << 20,
+        }
+    }
+}
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The server or network failed (after retries).
+    #[error("{url}: {reason}")]
+    Transport {
+        /// Redacted URL.
+        url: String,
+        /// What happened.
+        reason: String,
+        /// Whether a later run may succeed (network, 5xx) or not (404, 401).
+        transient: bool,
+    },
+    /// More bytes than declared.
+    #[error("{url}: the server sent more than the declared {limit} bytes; download aborted")]
+    Oversize {
+        /// Redacted URL.
+        url: String,
+        /// The declared size.
+        limit: u64,
+    },
+    /// Fewer bytes than declared, and retries did not complete it.
+    #[error("{url}: the download ended after {got} of {want} bytes")]
+    Truncated {
+        /// Redacted URL.
+        url: String,
+        /// Bytes received.
+        got: u64,
+        /// Declared size.
+        want: u64,
+    },
+    /// The digest does not match the list.
+    #[error("{url}: sha512 mismatch: the list says {want}, the downloaded file has {got}; the file was discarded")]
+    ChecksumMismatch {
+        /// Redacted URL.
+        url: String,
+        /// From the list.
+        want: String,
+        /// Computed.
+        got: String,
+    },
+    /// Not enough disk space.
+    #[error("{dir}: not enough free space for {need} bytes ({have} available)")]
+    DiskFull {
+        /// The cache directory.
+        dir: PathBuf,
+        /// Needed.
+        need: u64,
+        /// Available.
+        have: u64,
+    },
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl FetchError {
+    /// What the operator can do.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            FetchError::Transport { transient: true, .. } => "a transient failure: the next run retries",
+            FetchError::Transport { .. } => "check the URL and the subscription's token",
+            FetchError::Oversize { .. } | FetchError::ChecksumMismatch { .. } => {
+                "the served file is not the one the list describes; nothing was uploaded; report it to the list's publisher"
+            }
+            FetchError::Truncated { .. } => "the server cut the transfer: the next run resumes it",
+            FetchError::DiskFull { .. } => "free space in paths.image-data (or enlarge its volume); the next run retries",
+            FetchError::Io { .. } => "check permissions and space of paths.image-data",
+        }
+    }
+    fn io(path: &Path, source: std::io::Error) -> FetchError {
+        FetchError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The HTTP client of the image flow.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    limits: Limits,
+}
+
+/// Every certificate in an IGTF-style directory (`*.0`..`*.9`, `*.pem`).
+fn ca_dir_certs(dir: &Path) -> Vec<reqwest::Certificate> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in rd.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().to_string();
+        let is_cert = name.ends_with(".pem")
+            || name
+                .rsplit_once('.')
+                .is_some_and(|(_, x)| x.len() == 1 && x.as_bytes()[0].is_ascii_digit());
+        if !is_cert {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(e.path()) else {
+            continue;
+        };
+        if let Ok(stack) = openssl::x509::X509::stack_from_pem(&bytes) {
+            for c in stack {
+                if let Ok(der) = c.to_der() {
+                    if seen.insert(der.clone()) {
+                        if let Ok(cert) = reqwest::Certificate::from_der(&der) {
+                            out.push(cert);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn transient_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn basic(token: &Secret) -> HeaderValue {
+    use base64::Engine as _;
+    let raw = format!("{}:x-oauth-basic", token.expose());
+    let mut v = HeaderValue::from_str(&format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
+
+/// What a completed image download gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// The final file.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Bytes transferred by this run (0 when resumed to completion).
+    pub transferred: u64,
+    /// Whether a partial file was resumed.
+    pub resumed: bool,
+}
+
+impl Fetcher {
+    /// A client trusting the system roots plus `ca_dir`.
+    pub fn new(ca_dir: Option<&Path>, limits: Limits) -> Result<Fetcher, String> {
+        let mut b = reqwest::Client::builder()
+            .use_native_tls()
+            .user_agent(crate::openstack::http::USER_AGENT)
+            .connect_timeout(limits.connect_timeout)
+            .read_timeout(limits.read_timeout);
+        if let Some(dir) = ca_dir {
+            for c in ca_dir_certs(dir) {
+                b = b.add_root_certificate(c);
+            }
+        }
+        let client = b.build().map_err(|e| e.to_string())?;
+        Ok(Fetcher { client, limits })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let d = self
+            .limits
+            .retry_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.limits.retry_cap);
+        d / 2 + d.mul_f64(rand::random::<f64>() / 2.0)
+    }
+
+    fn request(&self, url: &Url, token: Option<&Secret>) -> reqwest::RequestBuilder {
+        let mut rb = self.client.get(url.clone());
+        if let Some(t) = token {
+            rb = rb.header(AUTHORIZATION, basic(t));
+        }
+        rb
+    }
+
+    /// GET a list (memory, size-capped), with retries.
+    pub async fn get_list(&self, url: &Url, token: Option<&Secret>) -> Result<Vec<u8>, FetchError> {
+        if url.scheme() == "file" {
+            let p = url.to_file_path().unwrap_or_default();
+            return std::fs::read(&p).map_err(|e| FetchError::io(&p, e));
+        }
+        let shown = redact_url(url);
+        let mut attempt = 0;
+        loop {
+            let r = self.get_list_once(url, token, &shown).await;
+            match r {
+                Err(FetchError::Transport {
+                    transient: true,
+                    reason,
+                    ..
+                }) if attempt + 1 < self.limits.tries => {
+                    let delay = self.backoff(attempt);
+                    tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %reason, "retrying the list download");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_list_once(
+        &self,
+        url: &Url,
+        token: Option<&Secret>,
+        shown: &str,
+    ) -> Result<Vec<u8>, FetchError> {
+        let t = |reason: String, transient| FetchError::Transport {
+            url: shown.to_string(),
+            reason,
+            transient,
+        };
+        let mut resp = self
+            .request(url, token)
+            .send()
+            .await
+            .map_err(|e| t(e.without_url().to_string(), true))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(t(format!("HTTP {status}"), transient_status(status)));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| t(e.without_url().to_string(), true))?
+        {
+            if body.len() + chunk.len() > self.limits.max_list_bytes {
+                return Err(t(
+                    format!(
+                        "the list is larger than {} bytes",
+                        self.limits.max_list_bytes
+                    ),
+                    false,
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Download `url` into `dir/<name>`, verified against `size` and
+    /// `sha512` (lower-case hex), resuming `dir/.partial/<name>` when present.
+    pub async fn download(
+        &self,
+        url: &Url,
+        token: Option<&Secret>,
+        size: u64,
+        sha512: &str,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Downloaded, FetchError> {
+        let shown = redact_url(url);
+        let partial_dir = dir.join(".partial");
+        std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
+        let partial = partial_dir.join(name);
+        let marker = partial_dir.join(format!("{name}.sha512"));
+        // A partial for other bytes is useless.
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(sha512) {
+            let _ = std::fs::remove_file(&partial);
+            std::fs::write(&marker, sha512).map_err(|e| FetchError::io(&marker, e))?;
+        }
+        let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        if have > size {
+            let _ = std::fs::remove_file(&partial);
+        }
+        let have = have.min(size);
+        check_free_space(dir, size - have + self.limits.free_space_margin)?;
+
+        let mut attempt = 0;
+        let mut transferred = 0;
+        let mut resumed = false;
+        let digest;
+        loop {
+            let r = self.download_once(url, token, size, &partial, &shown).await;
+            match r {
+                Ok(Transfer {
+                    bytes,
+                    resumed: r,
+                    digest: d,
+                }) => {
+                    transferred += bytes;
+                    resumed |= r;
+                    digest = d;
+                    break;
+                }
+                Err(Step::Retry(err, bytes)) if attempt + 1 < self.limits.tries => {
+                    transferred += bytes;
+                    let delay = self.backoff(attempt);
+                    tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %err, "download interrupted; retrying (resuming when the server allows it)");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(Step::Retry(err, _)) | Err(Step::Fail(err)) => {
+                    if matches!(err, FetchError::Oversize { .. }) {
+                        let _ = std::fs::remove_file(&partial);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        // Size and digest of the complete file (hashed while written; a
+        // resumed prefix was hashed from disk first).
+        let got = match digest {
+            Some(d) => d,
+            None => hash_file(&partial).map_err(|e| FetchError::io(&partial, e))?,
+        };
+        if got.1 != size {
+            return Err(FetchError::Truncated {
+                url: shown,
+                got: got.1,
+                want: size,
+            });
+        }
+        if got.0 != sha512 {
+            let _ = std::fs::remove_file(&partial);
+            return Err(FetchError::ChecksumMismatch {
+                url: shown,
+                want: sha512.into(),
+                got: got.0,
+            });
+        }
+        let dest = dir.join(name);
+        std::fs::rename(&partial, &dest).map_err(|e| FetchError::io(&dest, e))?;
+        let _ = std::fs::remove_file(&marker);
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| FetchError::io(dir, e))?;
+        Ok(Downloaded {
+            path: dest,
+            size,
+            transferred,
+            resumed,
+        })
+    }
+
+    async fn download_once(
+        &self,
+        url: &Url,
+        token: Option<&Secret>,
+        size: u64,
+        partial: &Path,
+        shown: &str,
+    ) -> Result<Transfer, Step> {
+        let t = |reason: String, transient| FetchError::Transport {
+            url: shown.to_string(),
+            reason,
+            transient,
+        };
+        let have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+        if have == size && size > 0 {
+            return Ok(Transfer {
+                bytes: 0,
+                resumed: true,
+                digest: None,
+            });
+        }
+        if url.scheme() == "file" {
+            let src = url.to_file_path().unwrap_or_default();
+            let n = copy_local(&src, partial, size).map_err(Step::Fail)?;
+            return Ok(Transfer {
+                bytes: n,
+                resumed: false,
+                digest: None,
+            });
+        }
+        let mut rb = self.request(url, token);
+        if have > 0 {
+            rb = rb.header(RANGE, format!("bytes={have}-"));
+        }
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => return Err(Step::Retry(t(e.without_url().to_string(), true), 0)),
+        };
+        let status = resp.status();
+        let append = match status {
+            StatusCode::PARTIAL_CONTENT if have > 0 => {
+                let ok = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with(&format!("bytes {have}-")));
+                if !ok {
+                    return Err(Step::Fail(t("unexpected Content-Range".into(), false)));
+                }
+                true
+            }
+            StatusCode::OK => false,
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                let _ = std::fs::remove_file(partial);
+                return Err(Step::Retry(
+                    t("HTTP 416 for the resume range".into(), true),
+                    0,
+                ));
+            }
+            s if transient_status(s) => return Err(Step::Retry(t(format!("HTTP {s}"), true), 0)),
+            s => return Err(Step::Fail(t(format!("HTTP {s}"), false))),
+        };
+        if append {
+            tracing::info!(url = %shown, offset = have, "resuming a partial download");
+        }
+        let start = if append { have } else { 0 };
+        if resp.content_length().is_some_and(|n| start + n > size) {
+            return Err(Step::Fail(FetchError::Oversize {
+                url: shown.into(),
+                limit: size,
+            }));
+        }
+        // The writer thread: append to the partial file, through a bounded
+        // channel (at most 32 chunks in flight).
+        let (tx, rx) = mpsc::sync_channel::<bytes::Bytes>(32);
+        let path = partial.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            let mut h = Sha512::new();
+            let mut n = 0u64;
+            if append {
+                // The resumed prefix is hashed from disk first.
+                let mut f = std::fs::File::open(&path)?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let k = f.read(&mut buf)?;
+                    if k == 0 {
+                        break;
+                    }
+                    h.update(&buf[..k]);
+                    n += k as u64;
+                }
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(&path)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            for chunk in rx {
+                h.update(&chunk);
+                n += chunk.len() as u64;
+                w.write_all(&chunk)?;
+            }
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            Ok((hex::encode(h.finish()), n))
+        });
+        let mut count = start;
+        let mut result = Ok(());
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    count += chunk.len() as u64;
+                    if count > size {
+                        result = Err(Step::Fail(FetchError::Oversize {
+                            url: shown.into(),
+                            limit: size,
+                        }));
+                        break;
+                    }
+                    if tx.send(chunk).is_err() {
+                        break; // the writer failed: its error is below
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(url = %shown, error = %e.without_url(), bytes = count, "the body was cut short");
+                    result = Err(Step::Retry(
+                        FetchError::Truncated {
+                            url: shown.into(),
+                            got: count,
+                            want: size,
+                        },
+                        0,
+                    ));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Step::Fail(FetchError::io(partial, std::io::Error::other(e))))?;
+        let digest = written.map_err(|e| Step::Fail(FetchError::io(partial, e)))?;
+        let bytes = count - start;
+        result.map_err(|s| match s {
+            Step::Retry(e, _) => Step::Retry(e, bytes),
+            f => f,
+        })?;
+        if count < size {
+            return Err(Step::Retry(
+                FetchError::Truncated {
+                    url: shown.into(),
+                    got: count,
+                    want: size,
+                },
+                bytes,
+            ));
+        }
+        Ok(Transfer {
+            bytes,
+            resumed: append,
+            digest: Some(digest),
+        })
+    }
+}
+
+struct Transfer {
+    bytes: u64,
+    resumed: bool,
+    digest: Option<(String, u64)>,
+}
+
+enum Step {
+    Retry(FetchError, u64),
+    Fail(FetchError),
+}
+
+fn copy_local(src: &Path, dst: &Path, size: u64) -> Result<u64, FetchError> {
+    let mut f = std::fs::File::open(src).map_err(|e| FetchError::io(src, e))?;
+    let mut out = std::fs::File::create(dst).map_err(|e| FetchError::io(dst, e))?;
+    let n = std::io::copy(&mut (&mut f).take(size + 1), &mut out)
+        .map_err(|e| FetchError::io(dst, e))?;
+    if n > size {
+        return Err(FetchError::Oversize {
+            url: src.display().to_string(),
+            limit: size,
+        });
+    }
+    out.sync_all().map_err(|e| FetchError::io(dst, e))?;
+    Ok(n)
+}
+
+/// sha512 (hex) and size of a file, read in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha512::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finish()), n))
+}
+
+/// Available bytes on the file system of `dir`.
+pub fn free_space(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("path contains NUL"))?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs writes into the struct we own; the path is NUL-terminated.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(s.f_bavail as u64 * s.f_frsize as u64)
+}
+
+fn check_free_space(dir: &Path, need: u64) -> Result<(), FetchError> {
+    let have = free_space(dir).map_err(|e| FetchError::io(dir, e))?;
+    if have < need {
+        return Err(FetchError::DiskFull {
+            dir: dir.to_path_buf(),
+            need,
+            have,
+        });
+    }
+    Ok(())
+}
