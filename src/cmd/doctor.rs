@@ -29,7 +29,24 @@ struct Report {
     config: String,
     ok: bool,
     warnings: Vec<String>,
+    /// Every project the site credential can reach (`GET /v3/auth/projects`),
+    /// with the VO it serves here, if any.
+    accessible: Accessible,
     projects: Vec<ProjectReport>,
+}
+
+#[derive(Debug, Serialize, Default)]
+struct Accessible {
+    ok: bool,
+    error: Option<String>,
+    projects: Vec<AccessibleProject>,
+}
+
+#[derive(Debug, Serialize)]
+struct AccessibleProject {
+    id: String,
+    name: String,
+    vo: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +100,7 @@ pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
             jobs.push((vo.name.clone(), project.clone(), client.clone(), auth));
         }
     }
+    let accessible = accessible_projects(&loaded).await;
     let inventory = args.inventory;
     let projects: Vec<ProjectReport> = stream::iter(jobs)
         .map(|(vo, project, client, auth)| check_project(vo, project, client, auth, inventory))
@@ -94,6 +112,7 @@ pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
         config: g.config.display().to_string(),
         ok,
         warnings: loaded.warnings.clone(),
+        accessible,
         projects,
     };
     if g.json {
@@ -106,6 +125,39 @@ pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
         (false, true) => Outcome::Partial,
         (false, false) => Outcome::Error,
     })
+}
+
+/// The projects the site-wide credential reaches, each with the VO that
+/// maps it (by id or name) in the configuration.
+async fn accessible_projects(loaded: &config::Loaded) -> Accessible {
+    let listed = async {
+        let client = OpenStack::new(loaded.cloud_access()?)?;
+        Ok::<_, anyhow::Error>(client.projects().await?)
+    }
+    .await;
+    match listed {
+        Ok(list) => Accessible {
+            ok: true,
+            error: None,
+            projects: list
+                .into_iter()
+                .map(|p| {
+                    let vo = loaded
+                        .vos()
+                        .iter()
+                        .find(|vo| {
+                            vo.projects.iter().any(|r| match r {
+                                ProjectRef::Id(id) => *id == p.id,
+                                ProjectRef::Name { name, .. } => *name == p.name,
+                            })
+                        })
+                        .map(|vo| vo.name.clone());
+                    AccessibleProject { id: p.id, name: p.name, vo }
+                })
+                .collect(),
+        },
+        Err(e) => Accessible { ok: false, error: Some(format!("{e:#}")), projects: Vec::new() },
+    }
 }
 
 fn matches_project(project: &ProjectRef, wanted: &str) -> bool {
@@ -243,6 +295,26 @@ fn print_human(report: &Report) {
     println!("configuration: {} (valid)", report.config);
     for w in &report.warnings {
         println!("  warning: {w}");
+    }
+    if report.accessible.ok {
+        let unmapped: Vec<&str> = report
+            .accessible
+            .projects
+            .iter()
+            .filter(|p| p.vo.is_none())
+            .map(|p| p.name.as_str())
+            .collect();
+        println!(
+            "keystone: the site credential reaches {} project(s){}",
+            report.accessible.projects.len(),
+            if unmapped.is_empty() {
+                String::new()
+            } else {
+                format!("; not mapped to any VO: {}", unmapped.join(", "))
+            }
+        );
+    } else if let Some(e) = &report.accessible.error {
+        println!("keystone: cannot list the credential's projects: {e}");
     }
     for p in &report.projects {
         let name = p.project.name.as_deref().unwrap_or("");

@@ -41,10 +41,6 @@ fn help_lists_the_whole_tree() {
 fn unimplemented_subcommands_exit_2_and_say_so() {
     for args in [
         &["configure"][..],
-        &["accounting", "extract"],
-        &["accounting", "send"],
-        &["info", "show"],
-        &["images", "sync"],
         &["status"],
         &["migrate"],
         &["import-legacy"],

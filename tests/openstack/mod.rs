@@ -7,6 +7,7 @@
 //! they work in a scratch project of their own so that other tests' views of
 //! the VO projects do not change.
 
+mod osc;
 mod pki;
 mod proxy;
 
