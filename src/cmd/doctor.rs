@@ -152,11 +152,19 @@ async fn accessible_projects(loaded: &config::Loaded) -> Accessible {
                             })
                         })
                         .map(|vo| vo.name.clone());
-                    AccessibleProject { id: p.id, name: p.name, vo }
+                    AccessibleProject {
+                        id: p.id,
+                        name: p.name,
+                        vo,
+                    }
                 })
                 .collect(),
         },
-        Err(e) => Accessible { ok: false, error: Some(format!("{e:#}")), projects: Vec::new() },
+        Err(e) => Accessible {
+            ok: false,
+            error: Some(format!("{e:#}")),
+            projects: Vec::new(),
+        },
     }
 }
 

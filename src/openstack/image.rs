@@ -231,7 +231,10 @@ pub async fn upload_image(
         reqwest::header::CONTENT_TYPE,
         reqwest::header::HeaderValue::from_static("application/octet-stream"),
     );
-    h.insert(reqwest::header::CONTENT_LENGTH, reqwest::header::HeaderValue::from(size));
+    h.insert(
+        reqwest::header::CONTENT_LENGTH,
+        reqwest::header::HeaderValue::from(size),
+    );
     s.send_stream(reqwest::Method::PUT, "image", &path, h, body, timeout)
         .await
         .map(|_| ())

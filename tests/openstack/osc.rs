@@ -43,7 +43,11 @@ fn osc(project_id: &str, args: &[&str]) -> Value {
 
 fn ids(v: &Value) -> BTreeSet<String> {
     v.as_array()
-        .map(|rows| rows.iter().filter_map(|r| r["ID"].as_str().map(str::to_string)).collect())
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["ID"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -52,14 +56,23 @@ fn cli_view(project_id: &str) -> BTreeMap<&'static str, BTreeSet<String>> {
     let mut view = BTreeMap::new();
     view.insert(
         "servers",
-        ids(&osc(project_id, &["server", "list", "--changes-since", "1970-01-01T00:00:00Z"])),
+        ids(&osc(
+            project_id,
+            &["server", "list", "--changes-since", "1970-01-01T00:00:00Z"],
+        )),
     );
     view.insert("images", ids(&osc(project_id, &["image", "list"])));
-    view.insert("flavors", ids(&osc(project_id, &["flavor", "list", "--all"])));
+    view.insert(
+        "flavors",
+        ids(&osc(project_id, &["flavor", "list", "--all"])),
+    );
     view.insert("volumes", ids(&osc(project_id, &["volume", "list"])));
     view.insert(
         "floating_ips",
-        ids(&osc(project_id, &["floating", "ip", "list", "--project", project_id])),
+        ids(&osc(
+            project_id,
+            &["floating", "ip", "list", "--project", project_id],
+        )),
     );
     view.insert(
         "projects",
@@ -70,11 +83,21 @@ fn cli_view(project_id: &str) -> BTreeMap<&'static str, BTreeSet<String>> {
 
 fn appliance_view(project_id: &str) -> (Value, BTreeMap<&'static str, BTreeSet<String>>) {
     let out = appliance()
-        .args(["--config", refsite().var("REFSITE_CONFIG"), "--json", "doctor", "--inventory"])
+        .args([
+            "--config",
+            refsite().var("REFSITE_CONFIG"),
+            "--json",
+            "doctor",
+            "--inventory",
+        ])
         .args(["--project", project_id])
         .output()
         .unwrap();
-    assert!(out.status.success(), "appliance doctor failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "appliance doctor failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let p = &report["projects"][0];
     assert_eq!(p["project"]["id"], project_id, "{report:#}");
@@ -83,7 +106,12 @@ fn appliance_view(project_id: &str) -> (Value, BTreeMap<&'static str, BTreeSet<S
     for res in ["servers", "images", "flavors", "volumes", "floating_ips"] {
         view.insert(
             res,
-            inv[res].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect(),
+            inv[res]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect(),
         );
     }
     view.insert(
@@ -111,8 +139,16 @@ fn serial_appliance_and_the_openstack_cli_agree() {
         let v = osc(
             &pid,
             &[
-                "server", "create", "--wait", "--flavor", "m1.tiny", "--image", "test-image",
-                "--network", "private", name,
+                "server",
+                "create",
+                "--wait",
+                "--flavor",
+                "m1.tiny",
+                "--image",
+                "test-image",
+                "--network",
+                "private",
+                name,
             ],
         );
         v["id"].as_str().unwrap().to_string()
@@ -120,7 +156,10 @@ fn serial_appliance_and_the_openstack_cli_agree() {
     let kept = boot(&format!("{tag}-kept"));
     let gone = boot(&format!("{tag}-deleted"));
     osc(&pid, &["server", "delete", "--wait", &gone]);
-    let vol = osc(&pid, &["volume", "create", "--size", "1", &format!("{tag}-vol")]);
+    let vol = osc(
+        &pid,
+        &["volume", "create", "--size", "1", &format!("{tag}-vol")],
+    );
     let fip = osc(&pid, &["floating", "ip", "create", "public"]);
 
     let mut last = None;
@@ -133,18 +172,31 @@ fn serial_appliance_and_the_openstack_cli_agree() {
             continue;
         }
         assert_eq!(ours, after, "appliance and the openstack CLI differ");
-        let servers = report["projects"][0]["inventory"]["servers"].as_array().unwrap().clone();
+        let servers = report["projects"][0]["inventory"]["servers"]
+            .as_array()
+            .unwrap()
+            .clone();
         let status_of = |id: &str| {
-            servers.iter().find(|s| s["id"] == id).map(|s| s["status"].as_str().unwrap().to_string())
+            servers
+                .iter()
+                .find(|s| s["id"] == id)
+                .map(|s| s["status"].as_str().unwrap().to_string())
         };
         assert_eq!(status_of(&kept).as_deref(), Some("ACTIVE"));
-        assert_eq!(status_of(&gone).as_deref(), Some("DELETED"), "the deleted server is listed");
+        assert_eq!(
+            status_of(&gone).as_deref(),
+            Some("DELETED"),
+            "the deleted server is listed"
+        );
         assert!(ours["volumes"].contains(vol["id"].as_str().unwrap()));
         assert!(ours["floating_ips"].contains(fip["id"].as_str().unwrap()));
         assert!(ours["projects"].contains(&pid));
         // clean up what stays (the deleted server stays in the DB by design)
         osc(&pid, &["server", "delete", "--wait", &kept]);
-        osc(&pid, &["floating", "ip", "delete", fip["id"].as_str().unwrap()]);
+        osc(
+            &pid,
+            &["floating", "ip", "delete", fip["id"].as_str().unwrap()],
+        );
         osc(&pid, &["volume", "delete", vol["id"].as_str().unwrap()]);
         return;
     }
