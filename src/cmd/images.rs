@@ -38,6 +38,11 @@ pub struct SyncArgs {
     /// Print the plan (create/update/retire/share) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Only fetch and verify the lists and download and verify their images
+    /// into the cache (paths.image-data); Keystone and Glance are not
+    /// contacted. Pre-seeds the cache (the next sync uploads from it).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub download_only: bool,
 }
 
 /// Options of `appliance images list`.
@@ -260,6 +265,13 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
     if ctx.section.relax != Default::default() {
         tracing::warn!(relax = ?ctx.section.relax, "image-list trust is relaxed by configuration (images.relax)");
     }
+    if a.download_only {
+        let mut reports = Vec::new();
+        for (src, _) in &srcs {
+            reports.push(sync::cache_source(&ctx, src).await);
+        }
+        return Ok(finish(g, &ctx, reports, problems, false));
+    }
     let (os, owner) = owner_session(loaded).await?;
     let mut reports = Vec::new();
     for (src, extra) in &srcs {
@@ -297,22 +309,33 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
         }
         reports.push(sync::sync_source(&ctx, &access, src, a.dry_run).await);
     }
+    Ok(finish(g, &ctx, reports, problems, a.dry_run))
+}
+
+/// Print the run report; the outcome (0 when every source is fine, else 1).
+fn finish(
+    g: &GlobalArgs,
+    ctx: &Context,
+    reports: Vec<sync::SourceReport>,
+    problems: Vec<String>,
+    dry_run: bool,
+) -> Outcome {
     let ok = reports
         .iter()
         .all(|r| matches!(r.status, "ok" | "disabled"));
     let report = RunReport {
         ok,
-        dry_run: a.dry_run,
+        dry_run,
         started: ctx.now,
         sources: reports,
         problems,
     };
     print_report(g, &report);
-    Ok(if ok {
+    if ok {
         Outcome::Success
     } else {
         Outcome::Partial
-    })
+    }
 }
 
 fn print_report(g: &GlobalArgs, r: &RunReport) {

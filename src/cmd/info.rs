@@ -6,9 +6,11 @@
 //! failed or an item was skipped or changed (the document says what it
 //! could); 3 no share could be read (`publish` then keeps the previous
 //! document: a failed document is never published) or a target failed;
-//! 2 configuration.
+//! 2 configuration (including, with an AMS target, the host certificate and
+//! key, checked before anything is read).
 
 use std::io::Write as _;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
@@ -21,6 +23,10 @@ use crate::exit::{Outcome, UsageError};
 use crate::info::build::Notice;
 use crate::info::gocdb::Source;
 use crate::info::{self, glue::Class, publish, Options};
+use crate::messaging::ams::{AmsClient, Auth, Endpoint};
+use crate::messaging::identity::HostCredential;
+use crate::messaging::legacy::SenderCfg;
+use crate::messaging::settings::{self, Settings};
 use crate::openstack::{access::ProjectRef, OpenStack};
 use crate::state::RunLock;
 
@@ -30,7 +36,8 @@ pub enum InfoCommand {
     /// Print the GLUE 2.1 JSON document (as cloud-info-provider's
     /// `glue21json` in compat mode).
     Show(ShowArgs),
-    /// Publish the document to the targets of `info.publish` (file, Swift).
+    /// Publish the document to the targets of `info.publish` (file, Swift,
+    /// AMS).
     Publish(PublishArgs),
 }
 
@@ -96,6 +103,8 @@ fn options(s: &config::sections::info::Section) -> Options {
 
 struct Run {
     built: info::Built,
+    endpoint_text: String,
+    gocdb_id: Option<String>,
     gathered_gocdb: Source,
     gocdb_problem: Option<String>,
     tls_problem: Option<String>,
@@ -117,6 +126,8 @@ async fn build_document(loaded: &config::Loaded) -> anyhow::Result<Run> {
     );
     Ok(Run {
         built,
+        endpoint_text: g.endpoint_text,
+        gocdb_id: g.facts.gocdb.as_ref().map(|e| e.gocdb_id.clone()),
         gathered_gocdb: g.gocdb.source,
         gocdb_problem: g.gocdb.problem,
         tls_problem: g.tls_problem,
@@ -171,6 +182,91 @@ struct TargetReport {
     location: String,
     ok: bool,
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+}
+
+/// What an AMS target needs, checked before anything is gathered.
+struct AmsPlan {
+    settings: Settings,
+    credential: Option<HostCredential>,
+}
+
+/// The AMS settings (the `ams` section, its legacy `sender.cfg`, the
+/// defaults) with the info project, and the host credential when there is
+/// no static token: a problem here is a configuration problem (exit 2).
+fn ams_preflight(loaded: &config::Loaded) -> Result<AmsPlan, UsageError> {
+    let section = &loaded.config.ams;
+    let legacy = match &section.sender_cfg {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                UsageError(format!(
+                    "{}: cannot read the legacy sender.cfg named by `ams.sender-cfg`: {e}",
+                    file.display()
+                ))
+            })?;
+            Some(SenderCfg::parse(file, &text).map_err(|e| UsageError(e.to_string()))?)
+        }
+        None => None,
+    };
+    let settings = settings::resolve(
+        section,
+        &loaded.config.paths,
+        legacy.as_ref(),
+        loaded.ams_token(),
+    );
+    let credential = match settings.token {
+        Some(_) => None,
+        None => {
+            let usage = |e: crate::messaging::identity::IdentityError| {
+                UsageError(format!(
+                    "info.publish.ams: {e} (the host certificate gets the AMS token; or set `ams: {{token: ...}}` in the secrets file)"
+                ))
+            };
+            let cred = HostCredential::load(&settings.certificate, &settings.key).map_err(usage)?;
+            cred.check_validity(SystemTime::now()).map_err(usage)?;
+            Some(cred)
+        }
+    };
+    Ok(AmsPlan {
+        settings,
+        credential,
+    })
+}
+
+/// Publish `doc` to AMS; the message id.
+async fn ams_publish(
+    plan: &AmsPlan,
+    endpoint: Endpoint,
+    name: &str,
+    doc: &[u8],
+    limit: usize,
+) -> Result<Option<String>, String> {
+    let payload = publish::ams_payload(doc);
+    let bytes = publish::base64_len(payload.len());
+    if bytes > limit {
+        return Err(publish::AmsPublishError::TooLarge { bytes, limit }.to_string());
+    }
+    let auth = match (&plan.settings.token, &plan.credential) {
+        (Some(t), _) => Auth::Token(t.clone()),
+        (None, Some(c)) => Auth::X509(c),
+        (None, None) => return Err("no AMS credential".into()),
+    };
+    let mut client = AmsClient::connect(endpoint, auth, &plan.settings.trust, plan.settings.limits)
+        .await
+        .map_err(|e| e.to_string())?;
+    let accepted = publish::to_ams(&mut client, name, &payload, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        topic = %client.endpoint().topic,
+        bytes,
+        document_bytes = doc.len(),
+        message_id = ?accepted.message_id,
+        attempts = accepted.attempts,
+        "GLUE document published to AMS"
+    );
+    Ok(accepted.message_id)
 }
 
 async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome> {
@@ -180,12 +276,16 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
     let targets = &cfg.info.publish;
     if !targets.any() {
         return Err(UsageError(format!(
-            "{}: info.publish has no target; add `info: {{publish: {{file: /var/lib/fedcloud-appliance/info/cloud-info.json}}}}` \
-             or `swift: {{container: cloud-info}}` (or use `appliance info show`)",
+            "{}: info.publish has no target; add `info: {{publish: {{file: /var/lib/fedcloud-appliance/info/cloud-info.json}}}}`, \
+             `swift: {{container: cloud-info}}` or `ams: {{}}` (or use `appliance info show`)",
             loaded.source.display()
         ))
         .into());
     }
+    let ams_plan = match &targets.ams {
+        Some(_) => Some(ams_preflight(&loaded)?),
+        None => None,
+    };
     let _lock = if a.dry_run {
         None
     } else {
@@ -204,7 +304,7 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
     let object = targets.swift.as_ref().map(|s| {
         s.object
             .clone()
-            .unwrap_or_else(|| publish::object_name(&cfg.site.gocdb, cfg.site.endpoint.as_str()))
+            .unwrap_or_else(|| publish::object_name(&cfg.site.gocdb, &run.endpoint_text))
     });
     if !publishable {
         tracing::error!(
@@ -235,6 +335,54 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
             r,
             publishable || a.dry_run,
         ));
+    }
+    if let (Some(am), Some(plan)) = (&targets.ams, &ams_plan) {
+        let topic = am.topic.clone().or_else(|| {
+            run.gocdb_id
+                .as_deref()
+                .map(|id| publish::ams_topic(&cfg.site.gocdb, id))
+        });
+        let endpoint = topic.as_ref().map(|t| Endpoint {
+            topic: t.clone(),
+            project: am.project.clone(),
+            ..plan.settings.endpoint.clone()
+        });
+        let location = match &endpoint {
+            Some(e) => format!("ams:{}", e.publish_url()),
+            None => format!(
+                "ams:{} project {} (no topic)",
+                plan.settings.endpoint.host, am.project
+            ),
+        };
+        let name = object
+            .clone()
+            .unwrap_or_else(|| publish::object_name(&cfg.site.gocdb, &run.endpoint_text));
+        let r = match (endpoint, &topic) {
+            (None, _) => Err(publish::AmsPublishError::NoTopic.to_string()),
+            (Some(_), Some(t)) if !crate::config::sections::ams::valid_ams_name(t) => Err(format!(
+                "`{t}` is not an AMS topic name (letters, digits, `_`, `-`, `.`); set `info.publish.ams.topic`"
+            )),
+            (Some(_), _) if !publishable => Ok(None),
+            (Some(_), _) if a.dry_run => {
+                let bytes = publish::base64_len(publish::ams_payload(doc.as_bytes()).len());
+                if bytes > am.max_message_bytes {
+                    Err(publish::AmsPublishError::TooLarge {
+                        bytes,
+                        limit: am.max_message_bytes,
+                    }
+                    .to_string())
+                } else {
+                    Ok(None)
+                }
+            }
+            (Some(e), _) => {
+                ams_publish(plan, e, &name, doc.as_bytes(), am.max_message_bytes).await
+            }
+        };
+        let message_id = r.as_ref().ok().cloned().flatten();
+        let mut t = target_report("ams", location, r.map(|_| ()), publishable || a.dry_run);
+        t.message_id = message_id;
+        reports.push(t);
     }
     if reports.iter().any(|r| !r.ok) {
         outcome = Outcome::Error;
@@ -275,12 +423,14 @@ fn target_report(
             location,
             ok: true,
             error: None,
+            message_id: None,
         },
         Ok(()) => TargetReport {
             kind,
             location,
             ok: false,
             error: Some("not published: no share could be read".into()),
+            message_id: None,
         },
         Err(e) => {
             tracing::error!(target = kind, error = %e, "publishing failed");
@@ -289,6 +439,7 @@ fn target_report(
                 location,
                 ok: false,
                 error: Some(e),
+                message_id: None,
             }
         }
     }
@@ -323,7 +474,10 @@ fn print_report(r: &Report) {
     );
     for t in &r.targets {
         match &t.error {
-            None => println!("  ok    {} {}", t.kind, t.location),
+            None => match &t.message_id {
+                Some(id) => println!("  ok    {} {} (message {id})", t.kind, t.location),
+                None => println!("  ok    {} {}", t.kind, t.location),
+            },
             Some(e) => println!("  FAIL  {} {}: {e}", t.kind, t.location),
         }
     }

@@ -649,46 +649,7 @@ async fn create_one(
     members: &[MemberProject],
     r: &mut ImageReport,
 ) -> Result<String, (String, String)> {
-    let name = img.identifier.file_name();
-    let cached = index.lock().expect("index").verified(&name, &img.sha512);
-    let path = match cached {
-        Some(p) => {
-            r.detail.insert("cache".into(), "hit".into());
-            p
-        }
-        None => {
-            // Same-origin token only: never hand a list token to another host.
-            let token = match &src.sub.source {
-                ListSource::Url(u) if u.origin() == img.uri.origin() => src.token.as_ref(),
-                _ => None,
-            };
-            let dl = ctx
-                .fetcher
-                .download(&img.uri, token, img.size, &img.sha512, dir, &name)
-                .await
-                .map_err(|e| {
-                    (
-                        format!("list {}, image {}: {e}", src.sub.name, img.identifier),
-                        e.remedy().to_string(),
-                    )
-                })?;
-            r.detail.insert("downloaded".into(), dl.transferred.into());
-            if dl.resumed {
-                r.detail.insert("resumed".into(), true.into());
-            }
-            index
-                .lock()
-                .expect("index")
-                .record(&name, &img.sha512)
-                .map_err(|e| {
-                    (
-                        format!("{}: {e}", dl.path.display()),
-                        "check paths.image-data".into(),
-                    )
-                })?;
-            dl.path
-        }
-    };
+    let path = ensure_cached(ctx, src, img, dir, index, r).await?;
     let (upload_path, fmt, sha) = prepare(ctx, dir, &path, img, index).await.map_err(|e| {
         (
             format!("list {}, image {}: {e}", src.sub.name, img.identifier),
@@ -731,6 +692,146 @@ async fn create_one(
                 e.remedy().to_string(),
             )
         })
+}
+
+/// The verified file of `img` in the cache: an indexed, unchanged file is
+/// used as is (never hashed again); otherwise it is downloaded through the
+/// verifier and indexed.
+async fn ensure_cached(
+    ctx: &Context,
+    src: &Source,
+    img: &ListImage,
+    dir: &Path,
+    index: &Arc<Mutex<Index>>,
+    r: &mut ImageReport,
+) -> Result<PathBuf, (String, String)> {
+    let name = img.identifier.file_name();
+    let cached = index.lock().expect("index").verified(&name, &img.sha512);
+    if let Some(p) = cached {
+        r.detail.insert("cache".into(), "hit".into());
+        return Ok(p);
+    }
+    // Same-origin token only: never hand a list token to another host.
+    let token = match &src.sub.source {
+        ListSource::Url(u) if u.origin() == img.uri.origin() => src.token.as_ref(),
+        _ => None,
+    };
+    let dl = ctx
+        .fetcher
+        .download(&img.uri, token, img.size, &img.sha512, dir, &name)
+        .await
+        .map_err(|e| {
+            (
+                format!("list {}, image {}: {e}", src.sub.name, img.identifier),
+                e.remedy().to_string(),
+            )
+        })?;
+    r.detail.insert("downloaded".into(), dl.transferred.into());
+    if dl.resumed {
+        r.detail.insert("resumed".into(), true.into());
+    }
+    index
+        .lock()
+        .expect("index")
+        .record(&name, &img.sha512)
+        .map_err(|e| {
+            (
+                format!("{}: {e}", dl.path.display()),
+                "check paths.image-data".into(),
+            )
+        })?;
+    Ok(dl.path)
+}
+
+/// Download-only run of one source (`images sync --download-only`): fetch
+/// and verify the list, then download and verify every wanted image into
+/// the cache (`paths.image-data/<list>/`, indexed), exactly as a full sync
+/// would before touching Glance. Keystone and Glance are never contacted
+/// and no list state is saved. Pre-seeds the cache; also the like-for-like
+/// comparison with atrope's `cache-sync`.
+pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
+    let mut rep = SourceReport::new(src);
+    if !src.sub.enabled {
+        rep.status = "disabled";
+        return rep;
+    }
+    let accepted = match check(ctx, src).await {
+        Ok(a) => a,
+        Err(f) => {
+            tracing::error!(list = %src.sub.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "list rejected");
+            rep.status = "failed";
+            rep.failure = Some(f);
+            rep.last_good = ctx.last_good(&src.sub.name);
+            return rep;
+        }
+    };
+    for w in &accepted.warnings {
+        tracing::warn!(list = %src.sub.name, "{w}");
+    }
+    rep.warnings = accepted.warnings.clone();
+    rep.list = Some(accepted.info());
+    if accepted.freshness == Freshness::Expired {
+        tracing::error!(list = %src.sub.name, expires = %accepted.list.expires, "the list expired: nothing is downloaded; ask the endorser for a fresh list");
+        rep.status = "expired";
+        return rep;
+    }
+    let dir = ctx.cache_dir(&src.sub.name);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        rep.status = "failed";
+        rep.failure = Some(Failure {
+            stage: "download",
+            error: format!("{}: {e}", dir.display()),
+            remedy: "check paths.image-data".into(),
+        });
+        return rep;
+    }
+    let index = Arc::new(Mutex::new(Index::load(&dir)));
+    let wanted: Vec<&ListImage> = accepted
+        .list
+        .images
+        .iter()
+        .filter(|img| policy::image_wanted(img, &src.sub.images, ctx.now).is_ok())
+        .collect();
+    let results: Vec<ImageReport> = stream::iter(wanted)
+        .map(|img| {
+            let index = index.clone();
+            let dir = &dir;
+            async move {
+                let mut r = ImageReport {
+                    appdb_id: img.identifier.as_str().to_string(),
+                    action: "cache".into(),
+                    glance_id: None,
+                    ok: false,
+                    detail: BTreeMap::new(),
+                    error: None,
+                    remedy: None,
+                };
+                match ensure_cached(ctx, src, img, dir, &index, &mut r).await {
+                    Ok(p) => {
+                        r.ok = true;
+                        r.detail
+                            .insert("path".into(), p.display().to_string().into());
+                    }
+                    Err((e, remedy)) => {
+                        tracing::error!(list = %src.sub.name, image = %img.identifier, error = %e, remedy = %remedy, "image not cached");
+                        r.error = Some(e);
+                        r.remedy = Some(remedy);
+                    }
+                }
+                r
+            }
+        })
+        .buffer_unordered(ctx.section.parallel_downloads.max(1) as usize)
+        .collect()
+        .await;
+    rep.images = results;
+    if let Err(e) = index.lock().expect("index lock").save() {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not save the cache index");
+    }
+    if rep.images.iter().any(|i| !i.ok) {
+        rep.status = "partial";
+    }
+    rep
 }
 
 /// The file to upload: the download itself, the disk of an OVA, or a

@@ -37,6 +37,9 @@ pub struct Gathered {
     pub gocdb: Lookup,
     /// Why the TLS facts are `UNKNOWN`, when the endpoint is https.
     pub tls_problem: Option<String>,
+    /// The endpoint as written in the configuration (GOCDB match, catch-all
+    /// object name; the IDs too in compat mode).
+    pub endpoint_text: String,
 }
 
 struct Job {
@@ -77,7 +80,12 @@ pub async fn gather(loaded: &Loaded) -> Result<Gathered, anyhow::Error> {
         }
     }
 
-    let endpoint = cfg.site.endpoint.as_str().to_string();
+    let endpoint_text = super::endpoint::verbatim(loaded);
+    let endpoint = if info.compat {
+        endpoint_text.clone()
+    } else {
+        cfg.site.endpoint.as_str().to_string()
+    };
     let configured = cfg.site.endpoint_id.clone().map(|id| GocdbEntry {
         gocdb_id: id,
         site_name: cfg.site.gocdb.clone(),
@@ -85,7 +93,7 @@ pub async fn gather(loaded: &Loaded) -> Result<Gathered, anyhow::Error> {
     let gocdb_fut = gocdb::lookup(
         &site_client,
         &info.gocdb_url,
-        &endpoint,
+        &endpoint_text,
         &cfg.paths.state,
         configured,
     );
@@ -147,6 +155,7 @@ pub async fn gather(loaded: &Loaded) -> Result<Gathered, anyhow::Error> {
         },
         gocdb,
         tls_problem,
+        endpoint_text,
     })
 }
 

@@ -1059,6 +1059,14 @@ impl Sim {
                 }
                 http::json(StatusCode::OK, &body)
             }
+            // glanceclient builds its models from these (warlock).
+            "/v2/schemas/image" | "/v2/schemas/images" => http::json(
+                StatusCode::OK,
+                &json!({"name": if rest.ends_with('s') { "images" } else { "image" },
+                    "properties": {"id": {"type": "string"}, "name": {"type": ["null", "string"]},
+                        "status": {"type": "string"}, "visibility": {"type": "string"}},
+                    "additionalProperties": true, "links": []}),
+            ),
             r if r.starts_with("/v2/images/") => {
                 let id = &r["/v2/images/".len()..];
                 match self.data.images.iter().find(|i| i["id"] == id) {

@@ -1,9 +1,9 @@
 //! `info`: how `appliance info show|publish` builds and publishes the site's
 //! GLUE 2.1 document (issue #6; spec cloud-info.md §1.2, §3, §8): compat
 //! mode, the GOCDB base URL, cloud-info-provider's flavor and image options,
-//! and the publishing targets (a file, a Swift object). Every key is
-//! optional; an absent section means the defaults below (and no target:
-//! `info publish` then says what to add).
+//! and the publishing targets (a file, a Swift object, an AMS topic). Every
+//! key is optional; an absent section means the defaults below (and no
+//! target: `info publish` then says what to add).
 
 use std::path::PathBuf;
 
@@ -11,11 +11,20 @@ use serde::Serialize;
 use url::Url;
 
 use crate::config::decode::{decode_enum, Decode, Diag, MapReader, Unknown};
+use crate::config::sections::ams::valid_ams_name;
 use crate::config::format::Node;
 use crate::info::build::{FlavorProperties, FlavorSelection};
 
 /// Default Swift container (the one catch-all uploads to).
 pub const DEFAULT_SWIFT_CONTAINER: &str = "cloud-info";
+
+/// Default AMS project of cloud information (cloud-info-provider 0.x
+/// `--ams-project`).
+pub const DEFAULT_AMS_PROJECT: &str = "egi_cloud_info";
+
+/// Default largest AMS message: the base64 text of the gzipped document
+/// (AMS's documented 1 MiB per-message budget; its Kafka limit is 1.5 MB).
+pub const DEFAULT_AMS_MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 impl Decode for FlavorSelection {
     fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
@@ -59,6 +68,14 @@ struct RawProps {
 struct RawPublish {
     file: Option<PathBuf>,
     swift: Option<RawSwift>,
+    ams: Option<RawAms>,
+}
+
+#[derive(Debug, Default)]
+struct RawAms {
+    project: Option<String>,
+    topic: Option<String>,
+    max_message_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +125,20 @@ impl Decode for RawPublish {
         let v = RawPublish {
             file: m.opt("file"),
             swift: m.opt("swift"),
+            ams: m.opt("ams"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
+}
+
+impl Decode for RawAms {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawAms {
+            project: m.opt("project"),
+            topic: m.opt("topic"),
+            max_message_bytes: m.opt("max-message-bytes"),
         };
         m.finish(Unknown::Error);
         Some(v)
@@ -155,13 +186,28 @@ pub struct Publish {
     pub file: Option<PathBuf>,
     /// A Swift object.
     pub swift: Option<Swift>,
+    /// An AMS topic.
+    pub ams: Option<Ams>,
 }
 
 impl Publish {
     /// Whether any target is configured.
     pub fn any(&self) -> bool {
-        self.file.is_some() || self.swift.is_some()
+        self.file.is_some() || self.swift.is_some() || self.ams.is_some()
     }
+}
+
+/// An AMS topic, reached with the `ams` section's host, ports, TLS trust,
+/// timeouts and credential (static token or host certificate).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Ams {
+    /// AMS project.
+    pub project: String,
+    /// Topic; default catch-all's `SITE_<gocdb '.'->'-'>_ENDPOINT_<gocdb id>`.
+    pub topic: Option<String>,
+    /// Largest message (base64 text of the gzipped document).
+    pub max_message_bytes: usize,
 }
 
 /// A Swift object in the site's object store, reached with the site-wide
@@ -282,6 +328,35 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
                 project_id: sw.project_id,
             });
         }
+        if let Some(a) = p.ams {
+            let project = a
+                .project
+                .unwrap_or_else(|| DEFAULT_AMS_PROJECT.to_string());
+            for (key, v) in [("project", Some(&project)), ("topic", a.topic.as_ref())] {
+                if let Some(v) = v.filter(|v| !valid_ams_name(v)) {
+                    d.error_hint(
+                        &format!("info.publish.ams.{key}"),
+                        format!("`{v}` is not an AMS name"),
+                        "AMS names use letters, digits, `_`, `-` and `.`",
+                    );
+                }
+            }
+            let max = a
+                .max_message_bytes
+                .unwrap_or(DEFAULT_AMS_MAX_MESSAGE_BYTES as u64);
+            if !(1024..=16 << 20).contains(&max) {
+                d.error_hint(
+                    "info.publish.ams.max-message-bytes",
+                    format!("{max} is out of range"),
+                    "use 1024 to 16777216 (AMS accepts at most 1.5 MB)",
+                );
+            }
+            s.publish.ams = Some(Ams {
+                project,
+                topic: a.topic,
+                max_message_bytes: usize::try_from(max).unwrap_or(usize::MAX),
+            });
+        }
     }
     s
 }
@@ -304,18 +379,23 @@ mod tests {
         assert!(e.is_empty());
         assert!(s.compat && !s.publish.any());
         assert_eq!(s.gocdb_url.as_str(), "https://goc.egi.eu/gocdbpi/public/");
-        let (s, e) = run("compat: false\nselect-flavors: public\nflavor-properties: {gpu-number: GPU:N}\npublish: {file: /tmp/x.json, swift: {}}\n");
+        let (s, e) = run("compat: false\nselect-flavors: public\nflavor-properties: {gpu-number: GPU:N}\npublish: {file: /tmp/x.json, swift: {}, ams: {}}\n");
         assert!(e.is_empty(), "{e:?}");
         assert!(!s.compat);
         assert_eq!(s.select_flavors, FlavorSelection::Public);
         assert_eq!(s.flavor_properties.gpu_number, "GPU:N");
         assert_eq!(s.publish.swift.unwrap().container, "cloud-info");
+        let ams = s.publish.ams.unwrap();
+        assert_eq!(ams.project, "egi_cloud_info");
+        assert_eq!((ams.topic, ams.max_message_bytes), (None, 1 << 20));
     }
 
     #[test]
     fn errors_are_placed() {
-        let (_, e) = run("selct-flavors: all\nselect-flavors: some\npublish: {file: rel.json}\n");
-        assert_eq!(e.len(), 3, "{e:?}");
+        let (_, e) = run("selct-flavors: all\nselect-flavors: some\npublish: {file: rel.json, ams: {topic: SITE X, max-message-bytes: 10}}\n");
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(e.iter().any(|x| x.contains("info.publish.ams.topic: `SITE X` is not an AMS name")), "{e:?}");
+        assert!(e.iter().any(|x| x.contains("info.publish.ams.max-message-bytes: 10 is out of range")), "{e:?}");
         assert!(
             e.iter()
                 .any(|x| x
