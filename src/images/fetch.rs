@@ -20,7 +20,6 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use openssl::sha::Sha512;
@@ -489,42 +488,11 @@ impl Fetcher {
                 limit: size,
             }));
         }
-        // The writer thread: append to the partial file, through a bounded
-        // channel (at most 32 chunks in flight).
-        let (tx, rx) = mpsc::sync_channel::<bytes::Bytes>(32);
-        let path = partial.to_path_buf();
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
-            let mut h = Sha512::new();
-            let mut n = 0u64;
-            if append {
-                // The resumed prefix is hashed from disk first.
-                let mut f = std::fs::File::open(&path)?;
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let k = f.read(&mut buf)?;
-                    if k == 0 {
-                        break;
-                    }
-                    h.update(&buf[..k]);
-                    n += k as u64;
-                }
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(append)
-                .truncate(!append)
-                .open(&path)?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-            for chunk in rx {
-                h.update(&chunk);
-                n += chunk.len() as u64;
-                w.write_all(&chunk)?;
-            }
-            let f = w.into_inner().map_err(|e| e.into_error())?;
-            f.sync_all()?;
-            Ok((hex::encode(h.finish()), n))
-        });
+        // Two threads, each fed by a bounded channel of 1 MiB blocks
+        // (shared, not copied): one hashes, one appends to the partial file
+        // and starts the write-back early, so hashing, disk writes and the
+        // network overlap.
+        let (mut tx, sink) = spawn_sink(partial.to_path_buf(), append);
         let mut count = start;
         let mut result = Ok(());
         loop {
@@ -538,7 +506,7 @@ impl Fetcher {
                         }));
                         break;
                     }
-                    if tx.send(chunk).is_err() {
+                    if tx.send(chunk).await.is_err() {
                         break; // the writer failed: its error is below
                     }
                 }
@@ -557,11 +525,10 @@ impl Fetcher {
                 }
             }
         }
-        drop(tx);
-        let written = writer
+        let _ = tx.finish().await; // a stopped thread reports below
+        let digest = sink
             .await
-            .map_err(|e| Step::Fail(FetchError::io(partial, std::io::Error::other(e))))?;
-        let digest = written.map_err(|e| Step::Fail(FetchError::io(partial, e)))?;
+            .map_err(|e| Step::Fail(FetchError::io(partial, e)))?;
         let bytes = count - start;
         result.map_err(|s| match s {
             Step::Retry(e, _) => Step::Retry(e, bytes),
@@ -582,6 +549,140 @@ impl Fetcher {
             resumed: append,
             digest: Some(digest),
         })
+    }
+}
+
+/// Bytes between early write-back requests (`sync_file_range`).
+const WRITEBACK_STEP: u64 = 32 << 20;
+
+/// Bytes handed to the threads at a time: network chunks (often a few
+/// KiB) are gathered into blocks of this size, so each thread wakes once
+/// per block, not once per chunk.
+const SINK_BLOCK: usize = 1 << 20;
+/// Blocks in flight per thread (bounds memory: at most this many blocks
+/// are buffered, shared by both threads).
+const SINK_DEPTH: usize = 8;
+
+/// The sender side of a download sink: every block goes to the hashing
+/// thread and to the writing thread (shared, not copied).
+struct SinkTx {
+    hash: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    write: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    buf: bytes::BytesMut,
+}
+
+impl SinkTx {
+    /// Add `chunk`; hands a block to both threads when one is full
+    /// (waiting while a channel is full). Err when a thread has stopped.
+    async fn send(&mut self, chunk: bytes::Bytes) -> Result<(), ()> {
+        if self.buf.is_empty() && chunk.len() >= SINK_BLOCK / 4 {
+            return self.hand(chunk).await;
+        }
+        self.buf.extend_from_slice(&chunk);
+        if self.buf.len() >= SINK_BLOCK {
+            let block = self.buf.split().freeze();
+            self.buf.reserve(SINK_BLOCK);
+            return self.hand(block).await;
+        }
+        Ok(())
+    }
+    /// Hand over what is gathered, then close the channels.
+    async fn finish(mut self) -> Result<(), ()> {
+        if !self.buf.is_empty() {
+            let block = self.buf.split().freeze();
+            self.hand(block).await?;
+        }
+        Ok(())
+    }
+    async fn hand(&self, block: bytes::Bytes) -> Result<(), ()> {
+        self.hash.send(block.clone()).await.map_err(|_| ())?;
+        self.write.send(block).await.map_err(|_| ())
+    }
+}
+
+type SinkResult = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::io::Result<(String, u64)>> + Send>,
+>;
+
+/// Start the hashing and writing threads for `path` (appending when
+/// `append`: the existing prefix is hashed from disk first). The future
+/// gives the sha512 (hex) and byte count of the whole file once the
+/// sender is dropped, after the data is on disk (fsync).
+fn spawn_sink(path: PathBuf, append: bool) -> (SinkTx, SinkResult) {
+    let (htx, mut hrx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_DEPTH);
+    let (wtx, mut wrx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_DEPTH);
+    let hpath = path.clone();
+    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+        let mut h = Sha512::new();
+        let mut n = 0u64;
+        if append {
+            let mut f = std::fs::File::open(&hpath)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let k = f.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+        }
+        while let Some(chunk) = hrx.blocking_recv() {
+            h.update(&chunk);
+            n += chunk.len() as u64;
+        }
+        Ok((hex::encode(h.finish()), n))
+    });
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&path)?;
+        let mut pos = f.metadata()?.len();
+        let mut flushed = pos;
+        while let Some(block) = wrx.blocking_recv() {
+            f.write_all(&block)?;
+            pos += block.len() as u64;
+            if pos - flushed >= WRITEBACK_STEP {
+                start_writeback(&f, flushed, pos - flushed);
+                flushed = pos;
+            }
+        }
+        f.sync_all()
+    });
+    // If the hasher stops early (it cannot, short of a panic) the writer
+    // still ends when the sender is dropped.
+    let fut = async move {
+        let wr = writer.await.map_err(std::io::Error::other);
+        let hr = hasher.await.map_err(std::io::Error::other);
+        wr??;
+        hr?
+    };
+    (
+        SinkTx {
+            hash: htx,
+            write: wtx,
+            buf: bytes::BytesMut::with_capacity(SINK_BLOCK),
+        },
+        Box::pin(fut),
+    )
+}
+
+/// Ask the kernel to start writing `[off, off+len)` of `f` back to disk
+/// now (not waiting), so the final fsync has little left to do and dirty
+/// pages do not pile up. Best effort.
+fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; no memory is shared.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            off as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
     }
 }
 

@@ -4,10 +4,11 @@
 //! and the publishers.
 //!
 //! Per VO project, concurrently (order kept): a project-scoped token (one
-//! credential per VO; OIDC federates once and rescopes per project), Glance
-//! active images (paged), Nova flavors with extra specs inline (microversion
-//! 2.61 when Nova has it, else one `os-extra_specs` call per flavor), the
-//! quota set and the servers (paged). Nova's version document is read once.
+//! credential per VO; OIDC federates once and rescopes per project), then
+//! at once Glance active images (paged), Nova flavors with extra specs
+//! inline (microversion 2.61 when Nova has it, else one `os-extra_specs`
+//! call per flavor), the quota set and the servers (paged). Nova's version
+//! document is read once per run.
 //! Any failure of a project is that share's failure, never the site's.
 
 use std::collections::BTreeMap;
@@ -80,7 +81,7 @@ pub async fn gather(loaded: &Loaded) -> Result<Gathered, anyhow::Error> {
         }
     }
 
-    let endpoint_text = super::endpoint::verbatim(loaded);
+    let endpoint_text = loaded.endpoint_text();
     let endpoint = if info.compat {
         endpoint_text.clone()
     } else {
@@ -172,62 +173,71 @@ async fn project(
         .project()
         .cloned()
         .ok_or_else(|| Error::Config("the token is not scoped to a project".into()))?;
-    let v = version
-        .get_or_try_init(|| async { compute::version(&s).await.map(Some) })
-        .await?
-        .clone();
-
-    let images = image::images(
-        &s,
-        &ImageQuery {
-            status: Some("active".into()),
-            page_size: Some(page),
-            ..ImageQuery::default()
-        },
-    )
-    .await?
-    .into_iter()
-    .filter_map(|i| match i.raw {
-        Value::Object(m) => Some(m),
-        _ => None,
-    })
-    .collect();
-    let glance_endpoint = s.endpoint("image")?.to_string();
-
-    let flavors = compute::flavors_with_version(
-        &s,
-        &FlavorQuery {
-            visibility: FlavorVisibility::All,
-            extra_specs: ExtraSpecs::Auto,
-            page_size: None,
-        },
-        v.as_ref(),
-    )
-    .await?
-    .into_iter()
-    .map(|f| FlavorFacts {
-        vcpus: u64::from(f.vcpus),
-        ram: f.ram,
-        disk: f.disk,
-        is_public: f.is_public.unwrap_or(true),
-        extra_specs: f.extra_specs.unwrap_or_else(BTreeMap::new),
-        id: f.id,
-        name: f.name,
-    })
-    .collect();
-
-    let quotas = match compute::quota_set(&s, &tp.id).await {
-        Ok(q) => match q.raw {
+    // Nova's version document (once per run) decides whether extra specs
+    // come inline; the four listings then go out at once.
+    let images = async {
+        image::images(
+            &s,
+            &ImageQuery {
+                status: Some("active".into()),
+                page_size: Some(page),
+                ..ImageQuery::default()
+            },
+        )
+        .await
+    };
+    let flavors = async {
+        let v = version
+            .get_or_try_init(|| async { compute::version(&s).await.map(Some) })
+            .await?
+            .clone();
+        compute::flavors_with_version(
+            &s,
+            &FlavorQuery {
+                visibility: FlavorVisibility::All,
+                extra_specs: ExtraSpecs::Auto,
+                page_size: None,
+            },
+            v.as_ref(),
+        )
+        .await
+    };
+    let quotas = async {
+        Ok::<_, Error>(match compute::quota_set(&s, &tp.id).await {
+            Ok(q) => match q.raw {
+                Value::Object(m) => Some(m),
+                _ => None,
+            },
+            Err(Error::Forbidden { .. }) => None,
+            Err(e) => {
+                tracing::warn!(vo = %job.vo, project = %tp.id, error = %e, "quotas not readable; MaxVM 0");
+                None
+            }
+        })
+    };
+    let server_query = compute::ServerQuery::default();
+    let servers = compute::servers(&s, &server_query);
+    let (images, flavors, quotas, servers) = tokio::try_join!(images, flavors, quotas, servers)?;
+    let images = images
+        .into_iter()
+        .filter_map(|i| match i.raw {
             Value::Object(m) => Some(m),
             _ => None,
-        },
-        Err(Error::Forbidden { .. }) => None,
-        Err(e) => {
-            tracing::warn!(vo = %job.vo, project = %tp.id, error = %e, "quotas not readable; MaxVM 0");
-            None
-        }
-    };
-    let servers = compute::servers(&s, &compute::ServerQuery::default()).await?;
+        })
+        .collect();
+    let glance_endpoint = s.endpoint("image")?.to_string();
+    let flavors = flavors
+        .into_iter()
+        .map(|f| FlavorFacts {
+            vcpus: u64::from(f.vcpus),
+            ram: f.ram,
+            disk: f.disk,
+            is_public: f.is_public.unwrap_or(true),
+            extra_specs: f.extra_specs.unwrap_or_else(BTreeMap::new),
+            id: f.id,
+            name: f.name,
+        })
+        .collect();
     Ok(ProjectFacts {
         project_id: tp.id.clone(),
         project_name: tp.name.clone(),

@@ -7,12 +7,12 @@
 //! Python's `json.dumps` (pure); `build` turns [`facts::SiteFacts`] into a
 //! document (pure, the creation time passed in); `gather` reads the facts
 //! from OpenStack, `gocdb` the endpoint's GOCDB entry (cached, with
-//! fallback), `tls` the endpoint's issuer DN, `endpoint` the endpoint as
-//! written; `publish` writes the targets (file, Swift, AMS).
+//! fallback), `tls` the endpoint's issuer DN; `publish` writes the targets
+//! (file, Swift, AMS). The endpoint as written (for IDs in compat mode) is
+//! [`Loaded::endpoint_text`](crate::config::Loaded::endpoint_text).
 //! Spec: `shared/specs/cloud-info.md`.
 
 pub mod build;
-pub mod endpoint;
 pub mod facts;
 pub mod gather;
 pub mod glue;

@@ -144,7 +144,10 @@ mod tests {
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
         assert_eq!(back, doc);
-        assert_eq!((base64_len(0), base64_len(1), base64_len(3), base64_len(4)), (0, 4, 4, 8));
+        assert_eq!(
+            (base64_len(0), base64_len(1), base64_len(3), base64_len(4)),
+            (0, 4, 4, 8)
+        );
     }
 
     #[test]

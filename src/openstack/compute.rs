@@ -175,6 +175,85 @@ pub async fn servers(s: &Session, query: &ServerQuery) -> Result<Vec<Server>, Er
     items.into_iter().map(|v| wire::typed(&target, v)).collect()
 }
 
+/// `GET /servers/detail` with `query`, all pages, each page decoded straight
+/// from the response bytes into [`Server`]s, with no intermediate JSON tree
+/// (`raw` stays `Null`): for listings of thousands of servers (accounting),
+/// at a fraction of [`servers`]' CPU time and memory. Paging as
+/// [`Session::paginate`]: the `servers_links` `next` marker, else the last
+/// id of a full page.
+pub async fn servers_lean(s: &Session, query: &ServerQuery) -> Result<Vec<Server>, Error> {
+    #[derive(Deserialize)]
+    struct Link {
+        #[serde(default)]
+        rel: String,
+        #[serde(default)]
+        href: String,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        servers: Vec<Server>,
+        #[serde(default)]
+        servers_links: Option<Vec<Link>>,
+    }
+    let params = query.params();
+    let mv = query.microversion.as_deref().map(Microversion::compute);
+    let limits = s.openstack().limits();
+    let page_size = query.page_size.unwrap_or(limits.page_size).max(1);
+    let limit = page_size.to_string();
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut markers = std::collections::HashSet::new();
+    for _ in 0..limits.max_pages {
+        let mut q = borrow(&params);
+        q.push(("limit", &limit));
+        if let Some(m) = &marker {
+            q.push(("marker", m));
+        }
+        let page: Page = s.get_json("compute", "servers/detail", &q, mv.as_ref()).await?;
+        let full = page.servers.len() >= page_size as usize;
+        let next = match &page.servers_links {
+            Some(links) => links
+                .iter()
+                .find(|l| l.rel == "next")
+                .and_then(|l| {
+                    url::Url::parse(&l.href)
+                        .or_else(|_| url::Url::parse("http://x/").and_then(|b| b.join(&l.href)))
+                        .ok()
+                })
+                .and_then(|u| {
+                    u.query_pairs()
+                        .find(|(k, _)| k == "marker")
+                        .map(|(_, v)| v.into_owned())
+                }),
+            None if full => page.servers.last().map(|v| v.id.clone()),
+            None => None,
+        };
+        let empty = page.servers.is_empty();
+        out.extend(page.servers);
+        match next {
+            Some(m) if !empty => {
+                if !markers.insert(m.clone()) {
+                    return Err(Error::Decode {
+                        target: super::error::Target::new(
+                            "GET",
+                            &s.url("compute", "servers/detail", &[])?,
+                        )
+                        .service("compute"),
+                        reason: format!("pagination does not advance (marker {m} again)"),
+                    });
+                }
+                marker = Some(m);
+            }
+            _ => return Ok(out),
+        }
+    }
+    Err(Error::Decode {
+        target: super::error::Target::new("GET", &s.url("compute", "servers/detail", &[])?)
+            .service("compute"),
+        reason: format!("more than {} pages", limits.max_pages),
+    })
+}
+
 /// `GET /servers/{id}`.
 pub async fn server(s: &Session, id: &str) -> Result<Server, Error> {
     let path = format!("servers/{}", super::auth::segment(id));

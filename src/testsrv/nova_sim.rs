@@ -262,6 +262,10 @@ pub struct NovaSim {
 struct Prepared {
     /// Per project: servers sorted as Nova lists them (created desc, id desc).
     servers: HashMap<String, Vec<Value>>,
+    /// Per project, parallel to `servers`: what listings filter on, and each
+    /// server's JSON rendered once (2.1 shape, >= 2.47 shape), so a listing
+    /// of thousands costs the sim little next to the client it measures.
+    listed: HashMap<String, Vec<Listed>>,
     server_index: HashMap<String, (String, usize)>,
     flavors: Vec<Value>,
     flavor_by_id: HashMap<String, Value>,
@@ -271,6 +275,14 @@ struct Prepared {
     images: Vec<Value>,
     volumes: BTreeMap<String, Vec<Value>>,
     floatingips: Vec<Value>,
+}
+
+/// A server as listings see it.
+struct Listed {
+    updated: Option<DateTime<Utc>>,
+    deleted: bool,
+    json_21: Box<str>,
+    json_247: Box<str>,
 }
 
 struct Sim {
@@ -311,10 +323,30 @@ impl Prepared {
                 .filter_map(|v| Some((v["id"].as_str()?.to_string(), v.clone())))
                 .collect()
         };
+        let flavor_by_id = by_id(&d.flavors);
+        let listed = servers
+            .iter()
+            .map(|(pid, list)| {
+                let l: Vec<Listed> = list
+                    .iter()
+                    .map(|s| Listed {
+                        updated: s
+                            .get("updated")
+                            .and_then(Value::as_str)
+                            .and_then(crate::openstack::parse_time),
+                        deleted: s["status"] == "DELETED",
+                        json_21: s.to_string().into(),
+                        json_247: embed(&flavor_by_id, s, (2, 47)).to_string().into(),
+                    })
+                    .collect();
+                (pid.clone(), l)
+            })
+            .collect();
         Prepared {
             servers,
+            listed,
             server_index,
-            flavor_by_id: by_id(&d.flavors),
+            flavor_by_id,
             flavors: d.flavors,
             project_by_id: by_id(&d.projects),
             projects: d.projects,
@@ -798,23 +830,7 @@ impl Sim {
     }
 
     fn embed(&self, server: &Value, mv: (u32, u32)) -> Value {
-        if mv < (2, 47) {
-            return server.clone();
-        }
-        let mut s = server.clone();
-        let fid = server["flavor"]["id"].as_str().unwrap_or("");
-        s["flavor"] = match self.data.flavor_by_id.get(fid) {
-            Some(f) => json!({
-                "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
-                "ephemeral": f.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
-                "swap": if f["swap"] == "" { json!(0) } else { f["swap"].clone() },
-                "original_name": f["name"],
-                "extra_specs": f.get("extra_specs").cloned().unwrap_or(json!({})),
-            }),
-            None => json!({"vcpus": 0, "ram": 0, "disk": 0, "ephemeral": 0, "swap": 0,
-                "original_name": "deleted", "extra_specs": {}}),
-        };
-        s
+        embed(&self.data.flavor_by_id, server, mv)
     }
 
     fn nova(
@@ -862,23 +878,40 @@ impl Sim {
                     },
                     None => None,
                 };
+                let empty_listed = Vec::new();
+                let listed = self.data.listed.get(project).unwrap_or(&empty_listed);
                 let list: Vec<&Value> = servers
                     .iter()
-                    .filter(|s| match since {
-                        Some(t) => s
-                            .get("updated")
-                            .and_then(Value::as_str)
-                            .and_then(crate::openstack::parse_time)
-                            .is_some_and(|u| u >= t),
-                        None => s["status"] != "DELETED",
+                    .zip(listed)
+                    .filter(|(_, l)| match since {
+                        Some(t) => l.updated.is_some_and(|u| u >= t),
+                        None => !l.deleted,
                     })
+                    .map(|(s, _)| s)
                     .collect();
                 let (items, more) = match page(&list, pairs) {
                     Ok(x) => x,
                     Err(r) => return r,
                 };
-                let items: Vec<Value> = items.iter().map(|s| self.embed(s, mv)).collect();
-                let mut body = json!({ "servers": items });
+                // Pre-rendered servers, framed as serde_json's compact form
+                // of {"servers": [..], "servers_links": [..]} would be.
+                let mut body = String::with_capacity(items.len() * 2048 + 64);
+                body.push_str("{\"servers\":[");
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        body.push(',');
+                    }
+                    let l = item["id"]
+                        .as_str()
+                        .and_then(|id| self.data.server_index.get(id))
+                        .map(|(_, i)| &listed[*i]);
+                    match l {
+                        Some(l) if mv >= (2, 47) => body.push_str(&l.json_247),
+                        Some(l) => body.push_str(&l.json_21),
+                        None => body.push_str(&self.embed(item, mv).to_string()),
+                    }
+                }
+                body.push(']');
                 if more {
                     let last = items
                         .last()
@@ -894,9 +927,11 @@ impl Sim {
                         }
                         qp.append_pair("marker", &last);
                     }
-                    body["servers_links"] = json!([{"rel": "next", "href": next.as_str()}]);
+                    body.push_str(",\"servers_links\":");
+                    body.push_str(&json!([{"rel": "next", "href": next.as_str()}]).to_string());
                 }
-                with_mv(http::json(StatusCode::OK, &body))
+                body.push('}');
+                with_mv(http::response(StatusCode::OK, "application/json", body))
             }
             "/flavors/detail" | "/flavors" => {
                 let list: Vec<Value> = self
@@ -1166,6 +1201,29 @@ impl Sim {
             ),
         }
     }
+}
+
+/// A server as Nova shows it at microversion `mv`: from 2.47 the flavor is
+/// embedded (`vcpus, ram, disk, ephemeral, swap, original_name,
+/// extra_specs`, no `id`).
+fn embed(flavors: &HashMap<String, Value>, server: &Value, mv: (u32, u32)) -> Value {
+    if mv < (2, 47) {
+        return server.clone();
+    }
+    let mut s = server.clone();
+    let fid = server["flavor"]["id"].as_str().unwrap_or("");
+    s["flavor"] = match flavors.get(fid) {
+        Some(f) => json!({
+            "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
+            "ephemeral": f.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
+            "swap": if f["swap"] == "" { json!(0) } else { f["swap"].clone() },
+            "original_name": f["name"],
+            "extra_specs": f.get("extra_specs").cloned().unwrap_or(json!({})),
+        }),
+        None => json!({"vcpus": 0, "ram": 0, "disk": 0, "ephemeral": 0, "swap": 0,
+            "original_name": "deleted", "extra_specs": {}}),
+    };
+    s
 }
 
 /// The request's URL as the client sees it (path kept, on `base`).

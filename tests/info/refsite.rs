@@ -22,9 +22,9 @@ use url::Url;
 
 use crate::util::{appliance, refsite};
 
-const EPOCH: &str = "1700000000";
+pub(super) const EPOCH: &str = "1700000000";
 
-fn var(k: &str) -> String {
+pub(super) fn var(k: &str) -> String {
     refsite().var(k).to_string()
 }
 
@@ -181,13 +181,13 @@ impl Corner {
     }
 }
 
-struct Dir {
+pub(super) struct Dir {
     _tmp: tempfile::TempDir,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl Dir {
-    fn new() -> Dir {
+    pub(super) fn new() -> Dir {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().to_path_buf();
         std::fs::create_dir_all(path.join("state")).unwrap();
@@ -207,11 +207,22 @@ impl Dir {
 
     /// A catch-all site file for `vos` (name, project id), and an
     /// appliance.yaml using it with `info` keys `extra`.
-    fn write(&self, vos: &[(&str, &str)], extra: &str) -> (PathBuf, PathBuf) {
+    pub(super) fn write(&self, vos: &[(&str, &str)], extra: &str) -> (PathBuf, PathBuf) {
+        self.write_at(&var("OS_AUTH_URL"), "", vos, extra)
+    }
+
+    /// [`Dir::write`] with the site endpoint `endpoint` (Keystone itself
+    /// stays the auth URL) and more `openstack` keys (indented lines).
+    pub(super) fn write_at(
+        &self,
+        endpoint: &str,
+        openstack_extra: &str,
+        vos: &[(&str, &str)],
+        extra: &str,
+    ) -> (PathBuf, PathBuf) {
         let mut site = format!(
-            "gocdb: {}\nendpoint: {}\nvos:\n",
+            "gocdb: {}\nendpoint: {endpoint}\nvos:\n",
             var("REFSITE_SITE_NAME"),
-            var("OS_AUTH_URL")
         );
         for (vo, p) in vos {
             site.push_str(&format!(
@@ -221,7 +232,7 @@ impl Dir {
         let site_file = self.path.join("site.yaml");
         std::fs::write(&site_file, site).unwrap();
         let cfg = format!(
-            "schema-version: 1\nsite:\n  catch-all: {}\nopenstack:\n  auth:\n    type: password\n    auth-url: {}\n    username: {}\n    user-domain-name: Default\n  region: {}\nsecrets-file: {}\npaths:\n  state: {}\ninfo:\n  gocdb-url: {}/gocdbpi/public/\n{extra}",
+            "schema-version: 1\nsite:\n  catch-all: {}\nopenstack:\n  auth:\n    type: password\n    auth-url: {}\n    username: {}\n    user-domain-name: Default\n  region: {}\n{openstack_extra}secrets-file: {}\npaths:\n  state: {}\ninfo:\n  gocdb-url: {}/gocdbpi/public/\n{extra}",
             site_file.display(),
             var("OS_AUTH_URL"),
             var("REFSITE_USER"),
@@ -236,14 +247,19 @@ impl Dir {
     }
 }
 
-struct RunOut {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
+pub(super) struct RunOut {
+    pub(super) code: i32,
+    pub(super) stdout: Vec<u8>,
+    pub(super) stderr: String,
 }
 
 /// cloud-info-provider 1.2.0 on `site` (extra CLI flags in `flags`).
 fn cip(site: &Path, flags: &[&str]) -> RunOut {
+    cip_env(site, flags, &[])
+}
+
+/// [`cip`] with more environment variables.
+pub(super) fn cip_env(site: &Path, flags: &[&str], env: &[(&str, &str)]) -> RunOut {
     let py = var("REFSITE_PEERS_PYTHON");
     let wrapper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/info/run_cip.py");
     let out = Command::new(&py)
@@ -268,6 +284,7 @@ fn cip(site: &Path, flags: &[&str]) -> RunOut {
         .arg(site)
         .env("FAKE_GOCDB_URL", format!("{}/gocdbpi/public/", var("REFSITE_GOCDB_URL")))
         .env("SOURCE_DATE_EPOCH", EPOCH)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cloud-info-provider peer ({py}) cannot run: {e}; is REFSITE_PEERS_PYTHON installed?"));
     RunOut {
@@ -277,7 +294,7 @@ fn cip(site: &Path, flags: &[&str]) -> RunOut {
     }
 }
 
-fn ours(cfg: &Path, args: &[&str]) -> RunOut {
+pub(super) fn ours(cfg: &Path, args: &[&str]) -> RunOut {
     let out = appliance()
         .arg("--config")
         .arg(cfg)
@@ -292,7 +309,7 @@ fn ours(cfg: &Path, args: &[&str]) -> RunOut {
     }
 }
 
-fn same(what: &str, ours: &RunOut, theirs: &RunOut) -> Value {
+pub(super) fn same(what: &str, ours: &RunOut, theirs: &RunOut) -> Value {
     assert_eq!(
         theirs.code, 0,
         "{what}: cloud-info-provider failed: {}",
@@ -604,4 +621,29 @@ c.delete_container(container)
         "Swift holds the published document"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("application/json"));
+}
+
+/// IDs carry the endpoint exactly as written (cloud-info-provider uses the
+/// YAML string verbatim), not the normalised URL (`:80` dropped, host in
+/// lower case).
+#[test]
+fn ids_use_the_endpoint_as_written() {
+    let dir = Dir::new();
+    let written = "http://LOCALHOST:80/v3";
+    let (site, cfg) = dir.write_at(
+        written,
+        "",
+        &[("vo.alpha.example", &var("REFSITE_PROJECT_ALPHA1_ID"))],
+        "",
+    );
+    let d = same(
+        "endpoint as written",
+        &ours(&cfg, &["info", "show"]),
+        &cip(&site, &[]),
+    );
+    assert_eq!(
+        d["CloudComputingService"][0]["ID"],
+        format!("{written}_cloud.compute")
+    );
+    assert_eq!(d["CloudComputingEndpoint"][0]["URL"], written);
 }

@@ -3,7 +3,8 @@
 //! mode, the GOCDB base URL, cloud-info-provider's flavor and image options,
 //! and the publishing targets (a file, a Swift object, an AMS topic). Every
 //! key is optional; an absent section means the defaults below (and no
-//! target: `info publish` then says what to add).
+//! target: `info publish` then says what to add). Also
+//! [`Loaded::endpoint_text`]: the site endpoint as written, for IDs.
 
 use std::path::PathBuf;
 
@@ -11,8 +12,9 @@ use serde::Serialize;
 use url::Url;
 
 use crate::config::decode::{decode_enum, Decode, Diag, MapReader, Unknown};
+use crate::config::format::{self, Node, Value};
 use crate::config::sections::ams::valid_ams_name;
-use crate::config::format::Node;
+use crate::config::Loaded;
 use crate::info::build::{FlavorProperties, FlavorSelection};
 
 /// Default Swift container (the one catch-all uploads to).
@@ -329,9 +331,7 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
             });
         }
         if let Some(a) = p.ams {
-            let project = a
-                .project
-                .unwrap_or_else(|| DEFAULT_AMS_PROJECT.to_string());
+            let project = a.project.unwrap_or_else(|| DEFAULT_AMS_PROJECT.to_string());
             for (key, v) in [("project", Some(&project)), ("topic", a.topic.as_ref())] {
                 if let Some(v) = v.filter(|v| !valid_ams_name(v)) {
                     d.error_hint(
@@ -359,6 +359,54 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
         }
     }
     s
+}
+
+/// The scalar at `keys` of `root`, as written (after YAML unquoting).
+fn scalar_at(root: &Node, keys: &[&str]) -> Option<String> {
+    let mut node = root;
+    for k in keys {
+        let Value::Map(entries) = &node.value else {
+            return None;
+        };
+        node = &entries.iter().rev().find(|e| e.key == *k)?.value;
+    }
+    match &node.value {
+        Value::Scalar(s) => Some(s.text.clone()),
+        _ => None,
+    }
+}
+
+/// `text` when it names the same URL as `parsed`, else `parsed` as text.
+fn pick(text: Option<&str>, parsed: &Url) -> String {
+    match text {
+        Some(t) if Url::parse(t).ok().as_ref() == Some(parsed) => t.to_string(),
+        _ => parsed.as_str().to_string(),
+    }
+}
+
+impl Loaded {
+    /// The site endpoint exactly as the operator wrote it.
+    ///
+    /// cloud-info-provider builds every ID (`{endpoint}_cloud.compute`, ...)
+    /// and its GOCDB match, and catch-all its object name (`md5(endpoint)`),
+    /// from the site YAML's `endpoint` string verbatim; `site.endpoint` is a
+    /// parsed URL, which normalises (`https://h:443/v3` -> `https://h/v3`,
+    /// `https://h:5000` -> `https://h:5000/`, host to lower case). This
+    /// reads the scalar back from the file it came from (the catch-all
+    /// file's `endpoint`, else `site.endpoint`) and uses it when it still
+    /// parses to the configured URL; otherwise the normalised form.
+    pub fn endpoint_text(&self) -> String {
+        let site = &self.config.site;
+        let (file, keys): (&std::path::Path, &[&str]) = match &site.catch_all {
+            Some(ca) => (&ca.file, &["endpoint"]),
+            None => (&self.source, &["site", "endpoint"]),
+        };
+        let text = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| format::parse(&t).ok())
+            .and_then(|root| scalar_at(&root, keys));
+        pick(text.as_deref(), &site.endpoint)
+    }
 }
 
 #[cfg(test)]
@@ -391,11 +439,41 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_as_written_when_it_is_the_same_url() {
+        let root = parse(
+            "site:\n  endpoint: \"https://Keystone.example.org:443/v3\"\nendpoint: https://h:5000\n",
+        )
+        .unwrap();
+        let t = scalar_at(&root, &["site", "endpoint"]).unwrap();
+        assert_eq!(t, "https://Keystone.example.org:443/v3");
+        let parsed = Url::parse(&t).unwrap();
+        assert_eq!(parsed.as_str(), "https://keystone.example.org/v3");
+        assert_eq!(pick(Some(&t), &parsed), t);
+        let t = scalar_at(&root, &["endpoint"]).unwrap();
+        let parsed = Url::parse(&t).unwrap();
+        assert_eq!(parsed.as_str(), "https://h:5000/");
+        assert_eq!(pick(Some(&t), &parsed), "https://h:5000");
+        // the file changed since it was loaded: the configured URL
+        let other = Url::parse("https://other.example.org/v3").unwrap();
+        assert_eq!(pick(Some(&t), &other), "https://other.example.org/v3");
+        assert_eq!(pick(None, &other), "https://other.example.org/v3");
+        assert_eq!(scalar_at(&root, &["site", "nope"]), None);
+    }
+
+    #[test]
     fn errors_are_placed() {
         let (_, e) = run("selct-flavors: all\nselect-flavors: some\npublish: {file: rel.json, ams: {topic: SITE X, max-message-bytes: 10}}\n");
         assert_eq!(e.len(), 5, "{e:?}");
-        assert!(e.iter().any(|x| x.contains("info.publish.ams.topic: `SITE X` is not an AMS name")), "{e:?}");
-        assert!(e.iter().any(|x| x.contains("info.publish.ams.max-message-bytes: 10 is out of range")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.contains("info.publish.ams.topic: `SITE X` is not an AMS name")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|x| x.contains("info.publish.ams.max-message-bytes: 10 is out of range")),
+            "{e:?}"
+        );
         assert!(
             e.iter()
                 .any(|x| x
