@@ -13,6 +13,7 @@ pub mod images;
 pub mod info;
 pub mod messaging;
 pub mod openstack;
+pub mod pyjson;
 pub mod secret;
 pub mod spool;
 pub mod state;

@@ -84,26 +84,7 @@ pub fn isoformat(dt: &DateTime<Utc>) -> String {
 /// Appends `s` as a JSON string the way Python's `json.dumps` does with
 /// `ensure_ascii=True`.
 pub fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
+    crate::pyjson::string(out, s);
 }
 
 /// Appends element text escaped as ElementTree's `_escape_cdata`, encoded
