@@ -28,8 +28,19 @@ class Api:
 
     def __call__(self, method, stype, path, ok=(200, 201, 202, 204), **kw):
         kw.setdefault("raise_exc", False)
-        r = self.s.request(path, method, endpoint_filter={
-            "service_type": stype, "interface": "public", "region_name": "RegionOne"}, **kw)
+        for attempt in range(6):
+            r = self.s.request(path, method, endpoint_filter={
+                "service_type": stype, "interface": "public", "region_name": "RegionOne"}, **kw)
+            # SQLite behind the reference site's Nova/Cinder answers 500
+            # ("database is locked", an OperationalError) under concurrent
+            # writers; the transaction was rolled back, so trying again is
+            # safe. A 409 on a retry means the first attempt did apply.
+            if r.status_code == 500 and "OperationalError" in r.text and attempt < 5:
+                time.sleep(1 + 2 * attempt)
+                continue
+            if r.status_code == 409 and attempt > 0:
+                return r
+            break
         if r.status_code not in ok:
             sys.exit(f"{method} {stype} {path}: HTTP {r.status_code}: {r.text[:400]}")
         return r

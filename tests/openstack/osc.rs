@@ -15,30 +15,36 @@ use crate::util::{appliance, refsite};
 fn osc(project_id: &str, args: &[&str]) -> Value {
     let silent = args.contains(&"delete");
     let site = refsite();
-    let mut cmd = Command::new(site.var("REFSITE_OPENSTACK"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OS_") {
-            cmd.env_remove(k);
+    // SQLite behind the site's Nova/Cinder can answer 500 ("database is
+    // locked", rolled back) under concurrent writers: try again then.
+    for attempt in 0.. {
+        let mut cmd = Command::new(site.var("REFSITE_OPENSTACK"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OS_") {
+                cmd.env_remove(k);
+            }
         }
+        let out = cmd
+            .env("OS_AUTH_URL", site.var("OS_AUTH_URL"))
+            .env("OS_REGION_NAME", site.var("OS_REGION_NAME"))
+            .env("OS_IDENTITY_API_VERSION", "3")
+            .env("OS_USERNAME", site.var("REFSITE_USER"))
+            .env("OS_PASSWORD", site.var("REFSITE_PASSWORD"))
+            .env("OS_USER_DOMAIN_ID", "default")
+            .env("OS_PROJECT_ID", project_id)
+            .args(args)
+            .args(if silent { &[][..] } else { &["-f", "json"][..] })
+            .output()
+            .expect("run the openstack CLI");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && stderr.contains("OperationalError") && attempt < 4 {
+            std::thread::sleep(std::time::Duration::from_secs(2 + 2 * attempt));
+            continue;
+        }
+        assert!(out.status.success(), "openstack {args:?} failed: {stderr}");
+        return serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     }
-    let out = cmd
-        .env("OS_AUTH_URL", site.var("OS_AUTH_URL"))
-        .env("OS_REGION_NAME", site.var("OS_REGION_NAME"))
-        .env("OS_IDENTITY_API_VERSION", "3")
-        .env("OS_USERNAME", site.var("REFSITE_USER"))
-        .env("OS_PASSWORD", site.var("REFSITE_PASSWORD"))
-        .env("OS_USER_DOMAIN_ID", "default")
-        .env("OS_PROJECT_ID", project_id)
-        .args(args)
-        .args(if silent { &[][..] } else { &["-f", "json"][..] })
-        .output()
-        .expect("run the openstack CLI");
-    assert!(
-        out.status.success(),
-        "openstack {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    unreachable!()
 }
 
 fn ids(v: &Value) -> BTreeSet<String> {
