@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use fedcloud_appliance::testsrv::{
-    self, ams, fault_proxy, files, gocdb, nova_sim, oidc, tls::TlsOptions, tls_proxy, Server,
+    self, ams, fault_proxy, files, gocdb, harbor, nova_sim, oidc, tls::TlsOptions, tls_proxy,
+    Server,
 };
 use url::Url;
 
@@ -32,6 +33,9 @@ enum Command {
     Gocdb(GocdbArgs),
     /// Static files with ranges, validators and optional Basic auth.
     Files(FilesArgs),
+    /// Harbor v2.0 API (projects, repositories, artifacts) in front of an
+    /// OCI registry, which it also serves under /v2/.
+    Harbor(HarborArgs),
     /// Apache + mod_auth_openidc stand-in in front of Keystone.
     Oidc(OidcArgs),
     /// TLS-terminating reverse proxy.
@@ -105,6 +109,21 @@ struct FilesArgs {
     /// Require this token (HTTP Basic user name, as TOKEN:x-oauth-basic).
     #[arg(long)]
     token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct HarborArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// The OCI registry behind it (http://127.0.0.1:PORT).
+    #[arg(long, value_name = "URL")]
+    registry: Url,
+    /// Require HTTP Basic auth with this user (and --password).
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+    /// The password for --user.
+    #[arg(long, requires = "user")]
+    password: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +271,17 @@ async fn start(command: Command) -> anyhow::Result<Server> {
                 .collect::<Result<Vec<_>, _>>()?;
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
             gocdb::serve(listener, services)?.server
+        }
+        Command::Harbor(a) => {
+            let listener = testsrv::bind_loopback(a.listen.listen).await?;
+            harbor::serve(
+                listener,
+                harbor::HarborOptions {
+                    registry: a.registry,
+                    credentials: a.user.zip(a.password),
+                },
+            )?
+            .server
         }
         Command::Files(a) => {
             let listener = testsrv::bind_loopback(a.listen.listen).await?;

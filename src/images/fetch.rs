@@ -600,9 +600,8 @@ impl SinkTx {
     }
 }
 
-type SinkResult = std::pin::Pin<
-    Box<dyn std::future::Future<Output = std::io::Result<(String, u64)>> + Send>,
->;
+type SinkResult =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<(String, u64)>> + Send>>;
 
 /// Start the hashing and writing threads for `path` (appending when
 /// `append`: the existing prefix is hashed from disk first). The future

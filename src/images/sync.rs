@@ -650,7 +650,7 @@ async fn create_one(
     r: &mut ImageReport,
 ) -> Result<String, (String, String)> {
     let path = ensure_cached(ctx, src, img, dir, index, r).await?;
-    let (upload_path, fmt, sha) = prepare(ctx, dir, &path, img, index).await.map_err(|e| {
+    let (upload_path, fmt, sha) = prepare(ctx, dir, &path, img, index, r).await.map_err(|e| {
         (
             format!("list {}, image {}: {e}", src.sub.name, img.identifier),
             "the image's format cannot be used by this site; see the error".to_string(),
@@ -843,6 +843,7 @@ async fn prepare(
     path: &Path,
     img: &ListImage,
     index: &Arc<Mutex<Index>>,
+    r: &mut ImageReport,
 ) -> Result<(PathBuf, Format, String), String> {
     let key = &img.sha512[..32];
     let mut fmt = format::detect(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -886,6 +887,10 @@ async fn prepare(
             .expect("index")
             .digest(&out_name)
             .map(String::from);
+        r.detail.insert(
+            "conversion".into(),
+            serde_json::json!({"from": fmt.as_str(), "to": to.as_str(), "file": out_name, "made": known.is_none()}),
+        );
         let digest = match known {
             Some(d) => d,
             None => {

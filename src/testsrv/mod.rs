@@ -8,6 +8,7 @@
 //! | [`ams`] | ARGO Messaging Service: X.509 → token (`authx509`) and topic publish, over HTTPS |
 //! | [`gocdb`] | GOCDB public PI: `get_service` / `get_service_endpoint` XML |
 //! | [`files`] | an image-list / image web server: ranges, validators, Basic auth |
+//! | [`harbor`] | Harbor's v2.0 API (projects, repositories, artifacts) in front of a real OCI registry |
 //! | [`oidc`] | Apache + mod_auth_openidc in front of Keystone's federation endpoint |
 //! | [`tls_proxy`] | a TLS-terminating front end (Apache, HAProxy) |
 //! | [`fault_proxy`] | a misbehaving network: errors, delays, cut connections |
@@ -35,6 +36,7 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod files;
 pub mod gocdb;
+pub mod harbor;
 mod http;
 pub mod nova_sim;
 pub mod oidc;

@@ -1,8 +1,13 @@
 //! Integration tests: images (issue #3). `trust`: the signature matrix
 //! (no reference site needed); `sync`: the decision table, failure rows,
 //! sharing and adoption against the real Glance and Keystone of the local
-//! reference site.
+//! reference site; `interop`: adoption of an image atrope 2.0.0 uploaded;
+//! `formats`: qemu-img conversion once per digest, and the run lock;
+//! `harbor`: the Harbor-API test server over a real OCI registry.
 
+mod formats;
+mod harbor;
+mod interop;
 mod lists;
 mod pki;
 mod sync;

@@ -20,11 +20,11 @@ use super::lists::{list_json, Img};
 use super::pki::{pki, CA_DN, ENDORSER_DN};
 use crate::util::{appliance, refsite};
 
-fn var(k: &str) -> String {
+pub(super) fn var(k: &str) -> String {
     refsite().var(k).to_string()
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,19 +33,21 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// A test's own world: file server, cache, state, tag and list name.
-struct World {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-    files: files::FilesServer,
-    tag: String,
-    list: String,
+pub(super) struct World {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) root: PathBuf,
+    pub(super) files: files::FilesServer,
+    pub(super) tag: String,
+    pub(super) list: String,
     version: u64,
-    glance_endpoint: Option<String>,
-    vos: Vec<&'static str>,
+    pub(super) glance_endpoint: Option<String>,
+    pub(super) vos: Vec<&'static str>,
+    /// Extra lines appended under `images:` (e.g. `  formats: [qcow2]`).
+    pub(super) images_extra: String,
 }
 
 impl World {
-    fn new(prefix: &str) -> World {
+    pub(super) fn new(prefix: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("www");
         std::fs::create_dir_all(&root).unwrap();
@@ -72,21 +74,28 @@ impl World {
             version: 20260101000000,
             glance_endpoint: None,
             vos: Vec::new(),
+            images_extra: String::new(),
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("http://{}/{path}", self.files.server.addr())
     }
 
     /// Serve `bytes` as `name` and describe it.
-    fn image<'a>(&self, id: &'a str, name: &str, bytes: &[u8]) -> Img<'a> {
+    pub(super) fn image<'a>(&self, id: &'a str, name: &str, bytes: &[u8]) -> Img<'a> {
         std::fs::write(self.root.join(name), bytes).unwrap();
         Img::new(id, self.url(name), bytes)
     }
 
     /// Sign and publish the list (a new hv:version each time).
-    fn publish(&mut self, images: &[Img], expires: &str, signer: &str, endorser_dn: &str) {
+    pub(super) fn publish(
+        &mut self,
+        images: &[Img],
+        expires: &str,
+        signer: &str,
+        endorser_dn: &str,
+    ) {
         self.version += 1;
         let body = list_json(
             "bbbbbbbb-0000-0000-0000-000000000001",
@@ -99,11 +108,11 @@ impl World {
         std::fs::write(self.root.join(format!("{}.list", self.list)), signed).unwrap();
     }
 
-    fn publish_ok(&mut self, images: &[Img]) {
+    pub(super) fn publish_ok(&mut self, images: &[Img]) {
         self.publish(images, "2499-12-31T22:00:00Z", "endorser", ENDORSER_DN);
     }
 
-    fn config(&self) -> PathBuf {
+    pub(super) fn config(&self) -> PathBuf {
         let d = self.dir.path();
         let mut images = format!(
             "images:\n  tag: {}\n  subscriptions:\n    - name: {}\n      url: {}\n      endorser:\n        dn: \"{ENDORSER_DN}\"\n        ca: \"{CA_DN}\"\n",
@@ -117,6 +126,7 @@ impl World {
         if let Some(g) = &self.glance_endpoint {
             images.push_str(&format!("  glance-endpoint: {g}\n"));
         }
+        images.push_str(&self.images_extra);
         let text = format!(
             "schema-version: 1\nsite:\n  gocdb: REFSITE-LOCAL\n  endpoint: {auth}\nopenstack:\n  auth:\n    type: password\n    auth-url: {auth}\n    username: {user}\n    user-domain-name: Default\n    project-id: {alpha1}\n  region: {region}\n  retries: 0\nsecrets-file: {secrets}\nvos:\n  - name: vo.alpha.example\n    projects:\n      - id: {alpha1}\n      - id: {alpha2}\n  - name: vo.beta.example\n    projects:\n      - id: {beta1}\npaths:\n  image-data: {d}/image-data\n  spool: {d}/spool\n  state: {d}/state\n  ca-dir: {ca}\n{images}",
             auth = var("OS_AUTH_URL"),
@@ -135,7 +145,7 @@ impl World {
     }
 
     /// Run `appliance --json images sync`; (exit code, report).
-    fn sync(&self, extra: &[&str]) -> (i32, Value) {
+    pub(super) fn sync(&self, extra: &[&str]) -> (i32, Value) {
         let cfg = self.config();
         let out = appliance()
             .arg("--config")
@@ -158,12 +168,14 @@ impl World {
     }
 
     /// Images in Glance carrying this test's tag (as the owner sees them).
-    fn glance(&self) -> Vec<image::Image> {
+    pub(super) fn glance(&self) -> Vec<image::Image> {
         glance_as(&var("REFSITE_PROJECT_ALPHA1_ID"), &self.tag)
     }
 
     /// Everything that identifies Glance's state for this test.
-    fn snapshot(&self) -> BTreeMap<String, (String, String, Option<String>, Option<String>)> {
+    pub(super) fn snapshot(
+        &self,
+    ) -> BTreeMap<String, (String, String, Option<String>, Option<String>)> {
         self.glance()
             .into_iter()
             .map(|i| {
@@ -208,7 +220,7 @@ impl Drop for World {
     }
 }
 
-async fn session(project_id: &str) -> fedcloud_appliance::openstack::Session {
+pub(super) async fn session(project_id: &str) -> fedcloud_appliance::openstack::Session {
     let access = CloudAccess {
         auth_url: Url::parse(&var("OS_AUTH_URL")).unwrap(),
         credential: Credential::Password {
@@ -227,7 +239,7 @@ async fn session(project_id: &str) -> fedcloud_appliance::openstack::Session {
 }
 
 /// Images with `tag` visible to a user scoped to `project_id`.
-fn glance_as(project_id: &str, tag: &str) -> Vec<image::Image> {
+pub(super) fn glance_as(project_id: &str, tag: &str) -> Vec<image::Image> {
     let (p, t) = (project_id.to_string(), tag.to_string());
     block_on(async move {
         let s = session(&p).await;
@@ -243,13 +255,13 @@ fn glance_as(project_id: &str, tag: &str) -> Vec<image::Image> {
     })
 }
 
-fn by_appdb<'a>(imgs: &'a [image::Image], id: &str) -> Vec<&'a image::Image> {
+pub(super) fn by_appdb<'a>(imgs: &'a [image::Image], id: &str) -> Vec<&'a image::Image> {
     imgs.iter()
         .filter(|i| i.property("appdb_id") == Some(id))
         .collect()
 }
 
-fn actions(report: &Value) -> Vec<(String, String, bool)> {
+pub(super) fn actions(report: &Value) -> Vec<(String, String, bool)> {
     report["sources"][0]["images"]
         .as_array()
         .unwrap()
@@ -264,7 +276,7 @@ fn actions(report: &Value) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
+pub(super) fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
     openssl::rand::rand_bytes(&mut v).unwrap();
     v
