@@ -17,7 +17,14 @@
 //! longer finds leaves `CpuCount`/`Memory`/`Disk` at 0 with a warning
 //! instead of failing the project; an `Accelerator:Number` that is not a
 //! whole number skips that VM's accelerator records with a warning (cASO
-//! fails the whole project).
+//! fails the whole project); a VM whose flavor was deleted keeps its
+//! benchmark and accelerator data and gets CpuDuration = wall x vCPUs when
+//! Nova embeds the flavor (compute >= 2.47; cASO asks at 2.1, finds no
+//! flavor, reports no benchmark and a CpuDuration from CpuCount 0, i.e. 1,
+//! although it then takes CpuCount from the usage); a `%%` in a
+//! name is reduced to `%` (it would end the record for APEL; cASO keeps it,
+//! see [`super::sanitize`]). `tests/accounting/refsite_peers.rs` compares
+//! with cASO live and normalises exactly these.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

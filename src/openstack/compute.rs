@@ -209,7 +209,9 @@ pub async fn servers_lean(s: &Session, query: &ServerQuery) -> Result<Vec<Server
         if let Some(m) = &marker {
             q.push(("marker", m));
         }
-        let page: Page = s.get_json("compute", "servers/detail", &q, mv.as_ref()).await?;
+        let page: Page = s
+            .get_json("compute", "servers/detail", &q, mv.as_ref())
+            .await?;
         let full = page.servers.len() >= page_size as usize;
         let next = match &page.servers_links {
             Some(links) => links

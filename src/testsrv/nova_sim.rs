@@ -13,7 +13,7 @@
 //! |---|---|
 //! | `POST /v3/auth/tokens` | password / token / application credential; project (id or name), system or no scope; `X-Subject-Token`; catalog |
 //! | `GET /v3/auth/projects`, `/v3/projects[/{id}]`, `/v3/users/{id}` | the dataset's projects (custom properties top-level) and users |
-//! | `GET {compute}/servers/detail` | default: not deleted; `changes-since`: `updated >= t`, deleted included; sorted `created` desc, `id` desc; `limit` (default and max 1000) / `marker` (400 if unknown); `servers_links` next when the page is full |
+//! | `GET {compute}/servers/detail` | default: not deleted; `changes-since`: `updated >= t`, deleted included; sorted `created` desc, then the dataset's order (Nova's creation order); `limit` (default and max 1000) / `marker` (400 if unknown); `servers_links` next when the page is full |
 //! | microversion >= 2.47 | `flavor` embedded (`vcpus, ram, disk, ephemeral, swap, original_name, extra_specs`), no `id` |
 //! | `GET {compute}/servers/{id}`, `/flavors/detail`, `/flavors/{id}/os-extra_specs`, `/os-simple-tenant-usage/{project}` | as Nova 2.1 |
 //! | `GET {image}/v2/images[/{id}]`, `{volume}/volumes/detail`, `{network}/v2.0/floatingips` | Glance, Cinder, Neutron listings (project scoped) |
@@ -62,6 +62,22 @@ pub struct Dataset {
     pub volumes: BTreeMap<String, Vec<Value>>,
     /// Neutron floating IPs (with `project_id`).
     pub floatingips: Vec<Value>,
+    /// Per server id: what Nova adds to a server from microversion 2.47
+    /// (the embedded `flavor`, which outlives a deleted flavor, and
+    /// `locked`, `description`, `tags`), as captured from a real Nova. A
+    /// server without an entry gets them derived: the flavor from
+    /// `flavors`, `locked: false`, `description` = name, `tags: []`.
+    #[serde(default)]
+    pub server_extras: BTreeMap<String, Value>,
+    /// Per private flavor (`os-flavor-access:is_public: false`): the
+    /// projects that may use it; others neither list nor see it.
+    #[serde(default)]
+    pub flavor_access: BTreeMap<String, Vec<String>>,
+    /// Per shared image: member project -> member status (`accepted`,
+    /// `pending`, `rejected`). Glance lists a shared image to its members
+    /// that accepted it and shows it by id to any member.
+    #[serde(default)]
+    pub image_members: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -275,6 +291,9 @@ struct Prepared {
     images: Vec<Value>,
     volumes: BTreeMap<String, Vec<Value>>,
     floatingips: Vec<Value>,
+    server_extras: BTreeMap<String, Value>,
+    flavor_access: BTreeMap<String, Vec<String>>,
+    image_members: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A server as listings see it.
@@ -306,11 +325,11 @@ impl Prepared {
         let mut servers = HashMap::new();
         let mut server_index = HashMap::new();
         for (pid, mut list) in d.servers {
-            list.sort_by(|a, b| {
-                let ka = (created_of(a), a["id"].as_str().unwrap_or("").to_string());
-                let kb = (created_of(b), b["id"].as_str().unwrap_or("").to_string());
-                kb.cmp(&ka)
-            });
+            // Nova sorts by `created_at` desc, then by its internal integer
+            // id desc (creation order), which the API does not show: ties
+            // keep the dataset's order, which for a captured dataset is
+            // Nova's own (a stable sort).
+            list.sort_by_key(|s| std::cmp::Reverse(created_of(s)));
             for (i, s) in list.iter().enumerate() {
                 if let Some(id) = s["id"].as_str() {
                     server_index.insert(id.to_string(), (pid.clone(), i));
@@ -336,7 +355,9 @@ impl Prepared {
                             .and_then(crate::openstack::parse_time),
                         deleted: s["status"] == "DELETED",
                         json_21: s.to_string().into(),
-                        json_247: embed(&flavor_by_id, s, (2, 47)).to_string().into(),
+                        json_247: embed(&flavor_by_id, &d.server_extras, s, (2, 47))
+                            .to_string()
+                            .into(),
                     })
                     .collect();
                 (pid.clone(), l)
@@ -354,6 +375,9 @@ impl Prepared {
             images: d.images,
             volumes: d.volumes,
             floatingips: d.floatingips,
+            server_extras: d.server_extras,
+            flavor_access: d.flavor_access,
+            image_members: d.image_members,
         }
     }
 }
@@ -818,7 +842,8 @@ impl Sim {
         json!({"id": "v2.1", "status": "CURRENT",
             "version": format!("{}.{}", MAX_MICROVERSION.0, MAX_MICROVERSION.1),
             "min_version": "2.1", "updated": "2013-07-23T11:33:21Z",
-            "links": [{"rel": "self", "href": format!("{}v2.1/", self.compute_base)}],
+            "links": [{"rel": "self", "href": format!("{}v2.1/", self.compute_base)},
+                {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}],
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]})
     }
 
@@ -830,7 +855,50 @@ impl Sim {
     }
 
     fn embed(&self, server: &Value, mv: (u32, u32)) -> Value {
-        embed(&self.data.flavor_by_id, server, mv)
+        embed(
+            &self.data.flavor_by_id,
+            &self.data.server_extras,
+            server,
+            mv,
+        )
+    }
+
+    /// Whether `project` may see flavor `f` (public, or in its access list).
+    fn flavor_visible(&self, f: &Value, project: &str) -> bool {
+        f.get("os-flavor-access:is_public")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+            || f["id"].as_str().is_some_and(|id| {
+                self.data
+                    .flavor_access
+                    .get(id)
+                    .is_some_and(|a| a.iter().any(|p| p == project))
+            })
+    }
+
+    /// Whether `scope` may see image `i`: public and community images to
+    /// all, others to the owner, shared ones to members too (in a listing
+    /// only to members that accepted it, Glance's default
+    /// `member_status=accepted`).
+    fn image_visible(&self, i: &Value, scope: &Scope, listing: bool) -> bool {
+        if matches!(
+            i["visibility"].as_str(),
+            Some("public" | "community") | None
+        ) {
+            return true;
+        }
+        let Scope::Project(p) = scope else {
+            return true;
+        };
+        if i["owner"].as_str() == Some(p.as_str()) {
+            return true;
+        }
+        i["visibility"] == "shared"
+            && i["id"]
+                .as_str()
+                .and_then(|id| self.data.image_members.get(id))
+                .and_then(|m| m.get(p))
+                .is_some_and(|status| !listing || status == "accepted")
     }
 
     fn nova(
@@ -938,6 +1006,7 @@ impl Sim {
                     .data
                     .flavors
                     .iter()
+                    .filter(|f| self.flavor_visible(f, project))
                     .map(|f| {
                         let mut f = f.clone();
                         if mv < (2, 61) {
@@ -953,7 +1022,12 @@ impl Sim {
             r if r.starts_with("/flavors/") => {
                 let tail = &r["/flavors/".len()..];
                 let (id, sub) = tail.split_once('/').unwrap_or((tail, ""));
-                match (self.data.flavor_by_id.get(id), sub) {
+                let found = self
+                    .data
+                    .flavor_by_id
+                    .get(id)
+                    .filter(|f| self.flavor_visible(f, project));
+                match (found, sub) {
                     (Some(f), "os-extra_specs") => http::json(
                         StatusCode::OK,
                         &json!({"extra_specs": f.get("extra_specs").cloned().unwrap_or(json!({}))}),
@@ -1016,6 +1090,8 @@ impl Sim {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Value {
+        // Nova cuts a period that ends in the future at now.
+        let end = end.min(Utc::now());
         let mut usages = Vec::new();
         let (mut hours, mut mb, mut cpu, mut gb) = (0.0, 0.0, 0.0, 0.0);
         for s in servers {
@@ -1025,40 +1101,46 @@ impl Sim {
             let terminated = s["OS-SRV-USG:terminated_at"]
                 .as_str()
                 .and_then(crate::openstack::parse_time);
+            // Nova's instance_get_active_by_window_joined: launched before
+            // the end, not terminated before (or at) the start.
             let Some(launched) = launched else { continue };
-            if launched > end || terminated.is_some_and(|t| t < start) {
+            if launched >= end || terminated.is_some_and(|t| t <= start) {
                 continue;
             }
             let from = launched.max(start);
             let to = terminated.map_or(end, |t| t.min(end));
-            let h = (to - from).num_seconds().max(0) as f64 / 3600.0;
-            let f = self
-                .data
-                .flavor_by_id
-                .get(s["flavor"]["id"].as_str().unwrap_or(""))
-                .cloned()
-                .unwrap_or(json!({}));
+            let h = (to - from).num_milliseconds().max(0) as f64 / 3_600_000.0;
+            // The instance's own flavor (it outlives a deleted flavor).
+            let f = self.embed(s, (2, 47))["flavor"].clone();
             let n = |k: &str| f[k].as_f64().unwrap_or(0.0);
+            let local_gb = f["disk"].as_u64().unwrap_or(0) + f["ephemeral"].as_u64().unwrap_or(0);
             hours += h;
             mb += h * n("ram");
             cpu += h * n("vcpus");
-            gb += h * (n("disk") + f["OS-FLV-EXT-DATA:ephemeral"].as_f64().unwrap_or(0.0));
+            gb += h * local_gb as f64;
             let state = s["OS-EXT-STS:vm_state"].as_str().unwrap_or("active");
             usages.push(json!({
                 "instance_id": s["id"], "name": s["name"], "hours": h, "memory_mb": f["ram"],
-                "local_gb": f["disk"], "vcpus": f["vcpus"], "tenant_id": project,
-                "flavor": f["name"], "started_at": naive_us(launched),
+                "local_gb": local_gb, "vcpus": f["vcpus"], "tenant_id": project,
+                "flavor": f["original_name"], "started_at": naive_us(launched),
                 "ended_at": terminated.map(naive_us),
                 "state": if terminated.is_some() { "terminated" } else { state },
                 "uptime": (end - launched).num_seconds().max(0),
             }));
         }
+        // Nova lists them by instance uuid.
+        usages.sort_by(|a, b| {
+            a["instance_id"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(b["instance_id"].as_str().unwrap_or(""))
+        });
         json!({"tenant_id": project, "server_usages": usages, "total_hours": hours,
             "total_memory_mb_usage": mb, "total_vcpus_usage": cpu, "total_local_gb_usage": gb,
             "start": naive_us(start), "stop": naive_us(end)})
     }
 
-    fn glance(&self, rest: &str, pairs: &[(String, String)], _scope: &Scope) -> Resp {
+    fn glance(&self, rest: &str, pairs: &[(String, String)], scope: &Scope) -> Resp {
         let rest = rest.trim_end_matches('/');
         match rest {
             "" | "/versions" => http::json(
@@ -1067,7 +1149,12 @@ impl Sim {
                     "links": [{"rel": "self", "href": format!("{}image/v2/", self.base)}]}]}),
             ),
             "/v2/images" => {
-                let list: Vec<&Value> = self.data.images.iter().collect();
+                let list: Vec<&Value> = self
+                    .data
+                    .images
+                    .iter()
+                    .filter(|i| self.image_visible(i, scope, true))
+                    .collect();
                 let limit = q(pairs, "limit")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(25usize)
@@ -1085,8 +1172,19 @@ impl Sim {
                     },
                 };
                 let items: Vec<&Value> = list.iter().skip(start).take(limit).copied().collect();
+                // Glance's `first` repeats the query without the marker.
+                let first_query: Vec<String> = pairs
+                    .iter()
+                    .filter(|(k, _)| k != "marker")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let first = if first_query.is_empty() {
+                    "/v2/images".to_string()
+                } else {
+                    format!("/v2/images?{}", first_query.join("&"))
+                };
                 let mut body =
-                    json!({"images": items, "first": "/v2/images", "schema": "/v2/schemas/images"});
+                    json!({"images": items, "first": first, "schema": "/v2/schemas/images"});
                 if start + limit < list.len() {
                     if let Some(last) = items.last().and_then(|v| v["id"].as_str()) {
                         body["next"] = json!(format!("/v2/images?limit={limit}&marker={last}"));
@@ -1104,7 +1202,12 @@ impl Sim {
             ),
             r if r.starts_with("/v2/images/") => {
                 let id = &r["/v2/images/".len()..];
-                match self.data.images.iter().find(|i| i["id"] == id) {
+                match self
+                    .data
+                    .images
+                    .iter()
+                    .find(|i| i["id"] == id && self.image_visible(i, scope, false))
+                {
                     Some(i) => http::json(StatusCode::OK, i),
                     None => http::text(
                         StatusCode::NOT_FOUND,
@@ -1193,7 +1296,47 @@ impl Sim {
                     Some(l) => list.iter().skip(start).take(l).copied().collect(),
                     None => list.iter().skip(start).copied().collect(),
                 };
-                http::json(StatusCode::OK, &json!({ "floatingips": items }))
+                let mut body = json!({ "floatingips": items });
+                // Neutron's pagination links (`get_pagination_links`): with a
+                // limit, `next` when the page is full, and always `previous`
+                // (marker: the first item, `page_reverse=True`).
+                if let Some(l) = limit.filter(|l| *l > 0) {
+                    let href = |marker: Option<&str>, reverse: bool| {
+                        let mut u = self.base.clone();
+                        u.set_path(&format!("{}network/v2.0/floatingips", self.base.path()));
+                        {
+                            let mut qp = u.query_pairs_mut();
+                            let mut has_marker = false;
+                            for (k, v) in pairs.iter().filter(|(k, _)| k != "page_reverse") {
+                                if k == "marker" {
+                                    has_marker = true;
+                                    if let Some(m) = marker {
+                                        qp.append_pair(k, m);
+                                    }
+                                } else {
+                                    qp.append_pair(k, v);
+                                }
+                            }
+                            if let (Some(m), false) = (marker, has_marker) {
+                                qp.append_pair("marker", m);
+                            }
+                            if reverse {
+                                qp.append_pair("page_reverse", "True");
+                            }
+                        }
+                        u.to_string()
+                    };
+                    fn id<'v>(v: Option<&&'v Value>) -> Option<&'v str> {
+                        v.and_then(|v| v["id"].as_str())
+                    }
+                    let mut links = Vec::new();
+                    if items.len() >= l {
+                        links.push(json!({"rel": "next", "href": href(id(items.last()), false)}));
+                    }
+                    links.push(json!({"rel": "previous", "href": href(id(items.first()), true)}));
+                    body["floatingips_links"] = json!(links);
+                }
+                http::json(StatusCode::OK, &body)
             }
             _ => http::json(
                 StatusCode::NOT_FOUND,
@@ -1205,25 +1348,75 @@ impl Sim {
 
 /// A server as Nova shows it at microversion `mv`: from 2.47 the flavor is
 /// embedded (`vcpus, ram, disk, ephemeral, swap, original_name,
-/// extra_specs`, no `id`).
-fn embed(flavors: &HashMap<String, Value>, server: &Value, mv: (u32, u32)) -> Value {
+/// extra_specs`, no `id`) and `locked`, `description` and `tags` (2.9,
+/// 2.19, 2.26) come before `security_groups`, as Nova orders them; captured
+/// `extras` win over derived ones.
+fn embed(
+    flavors: &HashMap<String, Value>,
+    extras: &BTreeMap<String, Value>,
+    server: &Value,
+    mv: (u32, u32),
+) -> Value {
     if mv < (2, 47) {
         return server.clone();
     }
-    let mut s = server.clone();
-    let fid = server["flavor"]["id"].as_str().unwrap_or("");
-    s["flavor"] = match flavors.get(fid) {
-        Some(f) => json!({
-            "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
-            "ephemeral": f.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
-            "swap": if f["swap"] == "" { json!(0) } else { f["swap"].clone() },
-            "original_name": f["name"],
-            "extra_specs": f.get("extra_specs").cloned().unwrap_or(json!({})),
-        }),
-        None => json!({"vcpus": 0, "ram": 0, "disk": 0, "ephemeral": 0, "swap": 0,
-            "original_name": "deleted", "extra_specs": {}}),
+    let Some(obj) = server.as_object() else {
+        return server.clone();
     };
-    s
+    let captured = server["id"]
+        .as_str()
+        .and_then(|id| extras.get(id))
+        .and_then(Value::as_object);
+    let flavor = match captured.and_then(|c| c.get("flavor")) {
+        Some(f) => f.clone(),
+        None => {
+            let fid = server["flavor"]["id"].as_str().unwrap_or("");
+            match flavors.get(fid) {
+                Some(f) => json!({
+                    "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
+                    "ephemeral": f.get("OS-FLV-EXT-DATA:ephemeral").cloned().unwrap_or(json!(0)),
+                    "swap": if f["swap"] == "" { json!(0) } else { f["swap"].clone() },
+                    "original_name": f["name"],
+                    "extra_specs": f.get("extra_specs").cloned().unwrap_or(json!({})),
+                }),
+                None => json!({"vcpus": 0, "ram": 0, "disk": 0, "ephemeral": 0, "swap": 0,
+                    "original_name": "deleted", "extra_specs": {}}),
+            }
+        }
+    };
+    let added: Vec<(String, Value)> = match captured {
+        Some(c) => c
+            .iter()
+            .filter(|(k, _)| *k != "flavor")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => vec![
+            ("locked".into(), json!(false)),
+            ("description".into(), server["name"].clone()),
+            ("tags".into(), json!([])),
+        ],
+    };
+    let mut out = serde_json::Map::new();
+    let mut pending = Some(added);
+    for (k, v) in obj {
+        if k == "security_groups" {
+            for (ak, av) in pending.take().unwrap_or_default() {
+                out.insert(ak, av);
+            }
+        }
+        out.insert(
+            k.clone(),
+            if k == "flavor" {
+                flavor.clone()
+            } else {
+                v.clone()
+            },
+        );
+    }
+    for (ak, av) in pending.take().unwrap_or_default() {
+        out.insert(ak, av);
+    }
+    Value::Object(out)
 }
 
 /// The request's URL as the client sees it (path kept, on `base`).

@@ -10,6 +10,10 @@
 //!   record field asserted.
 //! - `extract_sim`: `appliance accounting extract` against the project's
 //!   Nova/Keystone simulator: lastrun discipline, faults, SIGKILL, VO sources.
+//! - `refsite_peers`: the simulator replays the reference site's answers
+//!   (`sim_replay.py`) and yields the same records; cASO's `caso-extract`
+//!   live on the reference site spools the same records as the appliance
+//!   (also under a non-UTC `TZ`).
 //!
 //! The Python side is the interpreter in `REFSITE_PYTHON` (any Python with
 //! `caso==5.2.2` and `dirq==1.8`), else the reference site's venvs (see
@@ -20,6 +24,7 @@ mod extract_refsite;
 mod extract_sim;
 mod golden;
 mod interop;
+mod refsite_peers;
 mod spool;
 
 use std::path::{Path, PathBuf};

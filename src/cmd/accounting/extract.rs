@@ -608,7 +608,9 @@ async fn extract_inner(
                     }
                 })
                 .await
-                .map_err(|(id, e)| anyhow::Error::new(e).context(format!("reading Glance image {id}")))
+                .map_err(|(id, e)| {
+                    anyhow::Error::new(e).context(format!("reading Glance image {id}"))
+                })
         },
         async {
             // cASO: no system reader role -> no GlobalUserName.
@@ -619,7 +621,9 @@ async fn extract_inner(
                     async move { identity::user(session, &id).await.map(|u| Some(u.name)) }
                 })
                 .await
-                .map_err(|(id, e)| anyhow::Error::new(e).context(format!("reading Keystone user {id}")))
+                .map_err(|(id, e)| {
+                    anyhow::Error::new(e).context(format!("reading Keystone user {id}"))
+                })
         },
     )?;
 
