@@ -32,7 +32,7 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn publish_to_ams_and_read_the_document_back() {
+async fn serial_publish_to_ams_and_read_the_document_back() {
     let pki = Pki::shared();
     let dir = Dir::new();
     let mut opts = AmsOptions::new(

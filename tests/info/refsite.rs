@@ -627,7 +627,7 @@ c.delete_container(container)
 /// YAML string verbatim), not the normalised URL (`:80` dropped, host in
 /// lower case).
 #[test]
-fn ids_use_the_endpoint_as_written() {
+fn serial_ids_use_the_endpoint_as_written() {
     let dir = Dir::new();
     let written = "http://LOCALHOST:80/v3";
     let (site, cfg) = dir.write_at(

@@ -41,7 +41,7 @@ fn endpoint_of(d: &Value) -> &Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issuer_and_trusted_cas_like_cloud_info_provider() {
+async fn serial_issuer_and_trusted_cas_like_cloud_info_provider() {
     let pki = Pki::shared();
     let dir = Dir::new();
     let alpha = var("REFSITE_PROJECT_ALPHA1_ID");
@@ -127,7 +127,7 @@ async fn issuer_and_trusted_cas_like_cloud_info_provider() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn reference_site_tls_proxy_without_client_cas() {
+async fn serial_reference_site_tls_proxy_without_client_cas() {
     let dir = Dir::new();
     let endpoint = var("REFSITE_KEYSTONE_TLS_URL");
     let (site, cfg) = dir.write_at(
