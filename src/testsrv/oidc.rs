@@ -10,9 +10,12 @@
 //!   under any prefix) the request needs `Authorization: Bearer <token>` with
 //!   a token from the table, else 401 with a Keystone-style JSON body; for a
 //!   known token the claims are added as `OIDC-iss`, `OIDC-sub`,
-//!   `OIDC-groups` (comma-separated, mod_auth_openidc's `OIDCClaimDelimiter`),
-//!   `OIDC-eduperson_entitlement` (same values, the claim EGI Check-in
-//!   mappings use) and `OIDC-email` (`<sub>@test.example`). The WSGI server
+//!   `OIDC-groups` (`;`-separated: Keystone's mapping splits multi-valued
+//!   assertions on `;`, so EGI sites set mod_auth_openidc's
+//!   `OIDCClaimDelimiter ;`), `OIDC-eduperson-entitlement` (same values,
+//!   the claim EGI Check-in mappings use; a hyphen, not an underscore, since
+//!   gunicorn drops header names with underscores) and `OIDC-email`
+//!   (`<sub>@test.example`). The WSGI server
 //!   turns them into `HTTP_OIDC_ISS` and so on, which Keystone's mapping
 //!   reads (`remote_id_attribute = HTTP_OIDC_ISS`).
 
@@ -177,13 +180,13 @@ impl Oidc {
             .upstream
             .forward(req, move |h| {
                 strip(h);
-                let groups = identity.groups.join(",");
+                let groups = identity.groups.join(";");
                 let email = format!("{}@test.example", identity.sub);
                 for (name, value) in [
                     ("oidc-iss", issuer.as_str()),
                     ("oidc-sub", identity.sub.as_str()),
                     ("oidc-groups", groups.as_str()),
-                    ("oidc-eduperson_entitlement", groups.as_str()),
+                    ("oidc-eduperson-entitlement", groups.as_str()),
                     ("oidc-email", email.as_str()),
                 ] {
                     if let Ok(v) = HeaderValue::from_str(value) {

@@ -56,10 +56,10 @@ async fn oidc_injects_claims_on_the_federation_path_only() {
     );
     assert_eq!(echo.headers["oidc-sub"], ["alice"]);
     assert_eq!(echo.header("oidc-iss"), Some("https://aai.test.example/"));
-    let groups = format!("{ENTITLEMENT},urn:mace:egi.eu:group:ops:role=member#aai.egi.eu");
+    let groups = format!("{ENTITLEMENT};urn:mace:egi.eu:group:ops:role=member#aai.egi.eu");
     assert_eq!(echo.header("oidc-groups"), Some(groups.as_str()));
     assert_eq!(
-        echo.header("oidc-eduperson_entitlement"),
+        echo.header("oidc-eduperson-entitlement"),
         Some(groups.as_str())
     );
     assert_eq!(echo.header("oidc-email"), Some("alice@test.example"));
