@@ -115,9 +115,8 @@ pub fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Python's `float.__repr__` (shortest round-trip digits; fixed notation
-/// for `1e-4 <= |x| < 1e16`); `json.dumps` writes NaN and infinities as
-/// `NaN`, `Infinity`, `-Infinity`.
+/// A float as `json.dumps` writes it: Python's `float.__repr__` for finite
+/// values ([`float_str`]); `NaN`, `Infinity`, `-Infinity` otherwise.
 pub fn float_repr(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
@@ -125,9 +124,23 @@ pub fn float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
     }
+    float_str(x)
+}
+
+/// Python's `str(float)` / `repr(float)`: the shortest round-trip digits,
+/// fixed notation for `1e-4 <= |x| < 1e16`, else `1e+16` / `1.5e-05`;
+/// `nan`, `inf`, `-inf`.
+pub fn float_str(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.into();
     }
+    // Rust's `{:e}` gives the same shortest round-trip digits as Python.
     let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
