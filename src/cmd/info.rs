@@ -25,7 +25,6 @@ use crate::info::gocdb::Source;
 use crate::info::{self, glue::Class, publish, Options};
 use crate::messaging::ams::{AmsClient, Auth, Endpoint};
 use crate::messaging::identity::HostCredential;
-use crate::messaging::legacy::SenderCfg;
 use crate::messaging::settings::{self, Settings};
 use crate::openstack::{access::ProjectRef, OpenStack};
 use crate::state::RunLock;
@@ -196,25 +195,7 @@ struct AmsPlan {
 /// defaults) with the info project, and the host credential when there is
 /// no static token: a problem here is a configuration problem (exit 2).
 fn ams_preflight(loaded: &config::Loaded) -> Result<AmsPlan, UsageError> {
-    let section = &loaded.config.ams;
-    let legacy = match &section.sender_cfg {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                UsageError(format!(
-                    "{}: cannot read the legacy sender.cfg named by `ams.sender-cfg`: {e}",
-                    file.display()
-                ))
-            })?;
-            Some(SenderCfg::parse(file, &text).map_err(|e| UsageError(e.to_string()))?)
-        }
-        None => None,
-    };
-    let settings = settings::resolve(
-        section,
-        &loaded.config.paths,
-        legacy.as_ref(),
-        loaded.ams_token(),
-    );
+    let settings = settings::from_config(loaded)?;
     let credential = match settings.token {
         Some(_) => None,
         None => {

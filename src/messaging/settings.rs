@@ -57,6 +57,32 @@ pub struct Settings {
     pub token_source: TokenSource,
 }
 
+/// The effective settings of a loaded configuration: its `ams` section, the
+/// legacy `sender.cfg` it names (read and parsed here), the defaults. A
+/// problem with that file is the operator's to fix (exit 2).
+pub fn from_config(loaded: &crate::config::Loaded) -> Result<Settings, crate::exit::UsageError> {
+    use crate::exit::UsageError;
+    let section = &loaded.config.ams;
+    let legacy = match &section.sender_cfg {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                UsageError(format!(
+                    "{}: cannot read the legacy sender.cfg named by `ams.sender-cfg`: {e}",
+                    file.display()
+                ))
+            })?;
+            Some(SenderCfg::parse(file, &text).map_err(|e| UsageError(e.to_string()))?)
+        }
+        None => None,
+    };
+    Ok(resolve(
+        section,
+        &loaded.config.paths,
+        legacy.as_ref(),
+        loaded.ams_token(),
+    ))
+}
+
 /// Combine the section, the legacy file and the defaults.
 pub fn resolve(
     section: &Section,

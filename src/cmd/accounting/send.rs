@@ -13,7 +13,6 @@ use crate::config::{self, Loaded};
 use crate::exit::{Outcome, UsageError};
 use crate::messaging::ams::Auth;
 use crate::messaging::identity::{self, HostCredential};
-use crate::messaging::legacy::SenderCfg;
 use crate::messaging::quarantine::Quarantine;
 use crate::messaging::send::{self, Connect, Run, SendReport};
 use crate::messaging::settings::{self, Settings, TokenSource};
@@ -37,24 +36,7 @@ pub struct StatusArgs {}
 /// The effective settings: the `ams` section, the legacy sender.cfg, defaults.
 fn settings_of(loaded: &Loaded) -> anyhow::Result<Settings> {
     let section = &loaded.config.ams;
-    let legacy = match &section.sender_cfg {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                UsageError(format!(
-                    "{}: cannot read the legacy sender.cfg named by `ams.sender-cfg`: {e}",
-                    file.display()
-                ))
-            })?;
-            Some(SenderCfg::parse(file, &text).map_err(|e| UsageError(e.to_string()))?)
-        }
-        None => None,
-    };
-    let s = settings::resolve(
-        section,
-        &loaded.config.paths,
-        legacy.as_ref(),
-        loaded.ams_token(),
-    );
+    let s = settings::from_config(loaded)?;
     if s.token_source == TokenSource::SenderCfg {
         tracing::warn!(
             file = %section.sender_cfg.as_deref().unwrap_or(std::path::Path::new("?")).display(),
