@@ -21,6 +21,7 @@ pub mod cache;
 pub mod fetch;
 pub mod format;
 pub mod glance;
+pub mod harbor;
 pub mod legacy;
 pub mod list;
 pub mod plan;

@@ -160,6 +160,41 @@ struct RawSubscription {
     images: Option<Vec<String>>,
     prefix: Option<String>,
     enabled: Option<bool>,
+    kind: Option<String>,
+    registry: Option<Url>,
+    projects: Option<Vec<String>>,
+    repository: Option<String>,
+    tag_pattern: Option<String>,
+    robot: Option<String>,
+}
+
+/// A `type: harbor` subscription: VM images published as OCI artifacts in
+/// a Harbor registry (like `registry.egi.eu`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HarborSubscription {
+    /// Name: Glance property `image_list`, cache directory.
+    pub name: String,
+    /// The Harbor base URL (API at `/api/v2.0`, registry at `/v2`).
+    #[serde(serialize_with = "redacted_url")]
+    pub registry: Url,
+    /// Harbor projects to list.
+    pub projects: Vec<String>,
+    /// Repository filter: a regex fully matching the name without the
+    /// project (none: every repository).
+    pub repository: Option<String>,
+    /// Regex fully matching `eu.egi.cloud.tag` (none: any tag).
+    pub tag_pattern: Option<String>,
+    /// VOs whose projects receive the images.
+    pub vos: Vec<String>,
+    /// Glance visibility.
+    pub visibility: Visibility,
+    /// Name prefix of this source's images.
+    pub prefix: String,
+    /// Robot account name (its password: the secrets file).
+    pub robot: Option<String>,
+    /// Whether it is synchronised.
+    pub enabled: bool,
 }
 
 impl Decode for RawSubscription {
@@ -182,6 +217,12 @@ impl Decode for RawSubscription {
             images: m.opt("images"),
             prefix: m.opt("prefix"),
             enabled: m.opt("enabled"),
+            kind: m.opt("type"),
+            registry: m.opt("registry"),
+            projects: m.opt("projects"),
+            repository: m.opt("repository"),
+            tag_pattern: m.opt("tag-pattern"),
+            robot: m.opt("robot"),
         };
         m.finish(Unknown::Error);
         Some(v)
@@ -316,6 +357,9 @@ pub struct Section {
     pub legacy: Legacy,
     /// Subscriptions.
     pub subscriptions: Vec<Subscription>,
+    /// `type: harbor` subscriptions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub harbor: Vec<HarborSubscription>,
 }
 
 impl Default for Section {
@@ -333,6 +377,7 @@ impl Default for Section {
             relax: Relax::default(),
             legacy: Legacy::default(),
             subscriptions: Vec::new(),
+            harbor: Vec::new(),
         }
     }
 }
@@ -394,15 +439,16 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
         None
     };
     let mut subscriptions = Vec::new();
+    let mut harbor = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for (i, s) in raw
+    for (i, mut s) in raw
         .subscriptions
         .unwrap_or_default()
         .into_iter()
         .enumerate()
     {
         let sp = item(&join(p, "subscriptions"), i);
-        let name = d.require(s.name, &join(&sp, "name"));
+        let name = d.require(s.name.take(), &join(&sp, "name"));
         if let Some(n) = &name {
             if !safe_name(n) {
                 d.error_hint(
@@ -414,6 +460,38 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
                 d.error(
                     &join(&sp, "name"),
                     format!("subscription `{n}` is defined twice"),
+                );
+            }
+        }
+        match s.kind.as_deref() {
+            None | Some("hepix") => {}
+            Some("harbor") => {
+                if let Some(h) = harbor_subscription(s, name, &sp, d) {
+                    harbor.push(h);
+                }
+                continue;
+            }
+            Some(other) => {
+                d.error_hint(
+                    &join(&sp, "type"),
+                    format!("unknown subscription type `{other}`"),
+                    "use `hepix` (signed image list, the default) or `harbor`",
+                );
+                continue;
+            }
+        }
+        for (k, set) in [
+            ("registry", s.registry.is_some()),
+            ("projects", s.projects.is_some()),
+            ("repository", s.repository.is_some()),
+            ("tag-pattern", s.tag_pattern.is_some()),
+            ("robot", s.robot.is_some()),
+        ] {
+            if set {
+                d.error_hint(
+                    &join(&sp, k),
+                    format!("`{k}` is for `type: harbor` subscriptions"),
+                    "add `type: harbor` or remove it",
                 );
             }
         }
@@ -497,7 +575,89 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
             cloudkeeper_endorser,
         },
         subscriptions,
+        harbor,
     }
+}
+
+fn harbor_subscription(
+    s: RawSubscription,
+    name: Option<String>,
+    sp: &str,
+    d: &mut Diag,
+) -> Option<HarborSubscription> {
+    let registry = d.require(s.registry, &join(sp, "registry"));
+    if let Some(r) = &registry {
+        if !matches!(r.scheme(), "http" | "https") {
+            d.error(
+                &join(sp, "registry"),
+                "must be an http(s):// URL (the Harbor base)",
+            );
+        }
+    }
+    let projects = s.projects.unwrap_or_default();
+    if projects.is_empty() {
+        d.error_hint(
+            &join(sp, "projects"),
+            "a harbor subscription needs projects",
+            "add `projects: [<harbor project>, ...]`",
+        );
+    }
+    let mut ok = true;
+    for (k, v) in [
+        ("repository", &s.repository),
+        ("tag-pattern", &s.tag_pattern),
+    ] {
+        if let Some(Err(e)) = v.as_deref().map(regex::Regex::new) {
+            d.error_hint(
+                &join(sp, k),
+                format!("not a regular expression: {e}"),
+                "use Rust `regex` syntax; it must match the whole name",
+            );
+            ok = false;
+        }
+    }
+    for (k, set) in [
+        ("url", s.url.is_some()),
+        ("file", s.file.is_some()),
+        ("endorser", s.endorser.is_some()),
+        ("images", s.images.is_some()),
+    ] {
+        if set {
+            d.error_hint(
+                &join(sp, k),
+                format!("`{k}` is not used by `type: harbor`"),
+                "remove it",
+            );
+            ok = false;
+        }
+    }
+    let vos = s.vos.unwrap_or_default();
+    let visibility = s.visibility.unwrap_or(if vos.is_empty() {
+        Visibility::Private
+    } else {
+        Visibility::Shared
+    });
+    if visibility == Visibility::Shared && vos.is_empty() {
+        d.error_hint(
+            &join(sp, "visibility"),
+            "`shared` needs the VOs to share with",
+            "add `vos: [<vo name>, ...]`",
+        );
+        ok = false;
+    }
+    let (name, registry) = (name?, registry?);
+    (ok && !projects.is_empty()).then_some(HarborSubscription {
+        name,
+        registry,
+        projects,
+        repository: s.repository,
+        tag_pattern: s.tag_pattern,
+        vos,
+        visibility,
+        prefix: s.prefix.unwrap_or_default(),
+        robot: s.robot,
+        enabled: s.enabled.unwrap_or(true),
+    })
 }
 
 #[cfg(test)]
@@ -546,5 +706,31 @@ mod tests {
         assert!(all.contains("not a DN"), "{all}");
         assert!(all.contains("`shared` needs the VOs"), "{all}");
         assert!(!all.contains("hunter2"));
+    }
+
+    #[test]
+    fn harbor_subscriptions() {
+        let (s, errs) = run(
+            "subscriptions:\n  - name: egi\n    type: harbor\n    registry: https://registry.egi.eu\n    projects: [egi_vm_images]\n    tag-pattern: '24\\.04'\n    robot: robot$sync\n",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(s.subscriptions.is_empty());
+        assert_eq!(s.harbor.len(), 1);
+        let h = &s.harbor[0];
+        assert_eq!(h.projects, vec!["egi_vm_images"]);
+        assert_eq!(h.tag_pattern.as_deref(), Some("24\\.04"));
+        assert_eq!(h.visibility, Visibility::Private);
+        let (_, errs) = run(
+            "subscriptions:\n  - name: egi\n    type: harbor\n    registry: https://r\n    tag-pattern: '('\n    url: https://x\n",
+        );
+        let all = errs.join("\n");
+        assert!(all.contains("images.subscriptions[0].projects"), "{all}");
+        assert!(all.contains("images.subscriptions[0].tag-pattern"), "{all}");
+        assert!(all.contains("images.subscriptions[0].url"), "{all}");
+        let (_, errs) = run("subscriptions:\n  - name: x\n    type: oci\n");
+        assert!(
+            errs.join("").contains("unknown subscription type"),
+            "{errs:?}"
+        );
     }
 }
