@@ -56,6 +56,17 @@ def wait(what, fn, timeout=180):
     sys.exit(f"timeout waiting for {what}")
 
 
+def built(api, sid, timeout=60):
+    """ACTIVE, ERROR, or STUCK when the build did not finish in time."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        st = (server(api, sid) or {}).get("status")
+        if st in ("ACTIVE", "ERROR"):
+            return st
+        time.sleep(0.5)
+    return "STUCK"
+
+
 def server(api, sid):
     return api("GET", "compute", f"/servers/{sid}", headers=H, ok=(200, 404)).json().get("server")
 
@@ -119,15 +130,17 @@ def setup():
     ]
     ids = {}
     for key, api, name, flavor, image in plan:
-        for attempt in range(3):
+        # A build normally takes seconds; on SQLite the conductor can lose a
+        # "database is locked" race and leave the server in BUILD forever
+        # (harness pitfall 5), or it ends in ERROR: delete it and build again.
+        for attempt in range(4):
             sid = boot(api, name, flavor, image, priv)
-            st = wait(f"{key} built", lambda: (server(api, sid) or {}).get("status") in ("ACTIVE", "ERROR"))
-            if server(api, sid)["status"] == "ACTIVE":
+            if built(api, sid) == "ACTIVE":
                 break
             api("DELETE", "compute", f"/servers/{sid}", ok=(204, 404))
             time.sleep(2)
         else:
-            sys.exit(f"{key}: no ACTIVE server after 3 builds")
+            sys.exit(f"{key}: no ACTIVE server after 4 builds")
         ids[key] = (api, sid)
     adm("DELETE", "compute", f"/flavors/{fl['id']}")
     a1("POST", "compute", f"/servers/{ids['stopped'][1]}/action", json={"os-stop": None})

@@ -141,23 +141,41 @@ fn serial_appliance_and_the_openstack_cli_agree() {
     let site = refsite();
     let pid = site.var("REFSITE_PROJECT_ALPHA2_ID").to_string();
     let tag = format!("osc-cmp-{}", std::process::id());
+    // A build takes seconds; on SQLite the conductor can leave a server in
+    // BUILD for good or in ERROR (harness pitfall 5): delete it and retry.
     let boot = |name: &str| -> String {
-        let v = osc(
-            &pid,
-            &[
-                "server",
-                "create",
-                "--wait",
-                "--flavor",
-                "m1.tiny",
-                "--image",
-                "test-image",
-                "--network",
-                "private",
-                name,
-            ],
-        );
-        v["id"].as_str().unwrap().to_string()
+        for _ in 0..4 {
+            let v = osc(
+                &pid,
+                &[
+                    "server",
+                    "create",
+                    "--flavor",
+                    "m1.tiny",
+                    "--image",
+                    "test-image",
+                    "--network",
+                    "private",
+                    name,
+                ],
+            );
+            let id = v["id"].as_str().unwrap().to_string();
+            for _ in 0..30 {
+                let status = osc(&pid, &["server", "show", &id])["status"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                if status == "ACTIVE" {
+                    return id;
+                }
+                if status == "ERROR" {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            osc(&pid, &["server", "delete", &id]);
+        }
+        panic!("no ACTIVE server {name} after 4 builds");
     };
     let kept = boot(&format!("{tag}-kept"));
     let gone = boot(&format!("{tag}-deleted"));
