@@ -343,26 +343,28 @@ fn visibility(v: Visibility) -> plan::Visibility {
     }
 }
 
-/// Synchronise one source. `dry_run`: plan only, change nothing.
-pub async fn sync_source(
+/// The common start of a source run: a disabled source, or a list that
+/// fails to download, verify or parse, ends the run with its report (the
+/// rejection logged as `rejected`); otherwise the accepted list and the
+/// report so far (warnings logged, list facts filled in).
+async fn start(
     ctx: &Context,
-    g: &GlanceAccess,
     src: &Source,
-    dry_run: bool,
-) -> SourceReport {
+    rejected: &str,
+) -> Result<(Accepted, SourceReport), SourceReport> {
     let mut rep = SourceReport::new(src);
     if !src.sub.enabled {
         rep.status = "disabled";
-        return rep;
+        return Err(rep);
     }
     let accepted = match check(ctx, src).await {
         Ok(a) => a,
         Err(f) => {
-            tracing::error!(list = %src.sub.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "list rejected; nothing changed in Glance");
+            tracing::error!(list = %src.sub.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "{rejected}");
             rep.status = "failed";
             rep.failure = Some(f);
             rep.last_good = ctx.last_good(&src.sub.name);
-            return rep;
+            return Err(rep);
         }
     };
     for w in &accepted.warnings {
@@ -370,6 +372,21 @@ pub async fn sync_source(
     }
     rep.warnings = accepted.warnings.clone();
     rep.list = Some(accepted.info());
+    Ok((accepted, rep))
+}
+
+/// Synchronise one source. `dry_run`: plan only, change nothing.
+pub async fn sync_source(
+    ctx: &Context,
+    g: &GlanceAccess,
+    src: &Source,
+    dry_run: bool,
+) -> SourceReport {
+    let (accepted, mut rep) =
+        match start(ctx, src, "list rejected; nothing changed in Glance").await {
+            Ok(started) => started,
+            Err(rep) => return rep,
+        };
     let mode = match (accepted.freshness, ctx.section.expired_list) {
         (Freshness::Current, _) => ListMode::Current,
         (Freshness::Expired, ExpiredList::Keep) => {
@@ -750,26 +767,10 @@ async fn ensure_cached(
 /// and no list state is saved. Pre-seeds the cache; also the like-for-like
 /// comparison with atrope's `cache-sync`.
 pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
-    let mut rep = SourceReport::new(src);
-    if !src.sub.enabled {
-        rep.status = "disabled";
-        return rep;
-    }
-    let accepted = match check(ctx, src).await {
-        Ok(a) => a,
-        Err(f) => {
-            tracing::error!(list = %src.sub.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "list rejected");
-            rep.status = "failed";
-            rep.failure = Some(f);
-            rep.last_good = ctx.last_good(&src.sub.name);
-            return rep;
-        }
+    let (accepted, mut rep) = match start(ctx, src, "list rejected").await {
+        Ok(started) => started,
+        Err(rep) => return rep,
     };
-    for w in &accepted.warnings {
-        tracing::warn!(list = %src.sub.name, "{w}");
-    }
-    rep.warnings = accepted.warnings.clone();
-    rep.list = Some(accepted.info());
     if accepted.freshness == Freshness::Expired {
         tracing::error!(list = %src.sub.name, expires = %accepted.list.expires, "the list expired: nothing is downloaded; ask the endorser for a fresh list");
         rep.status = "expired";
