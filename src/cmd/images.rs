@@ -14,18 +14,19 @@ use crate::images::cache::Index;
 use crate::images::fetch::{Fetcher, Limits};
 use crate::images::format::Format;
 use crate::images::glance::MemberProject;
+use crate::images::harbor::HarborSource;
 use crate::images::legacy;
-use crate::images::sync::{self, Context, GlanceAccess, RunReport, Source};
+use crate::images::sync::{self, Context, GlanceAccess, RegistrySource, RunReport, Source};
 use crate::openstack::{access::ProjectRef, image, OpenStack, Session};
 
 /// `appliance images ...`
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Synchronise subscribed image lists into Glance.
+    /// Synchronise subscribed image lists and registries into Glance.
     Sync(SyncArgs),
     /// What is subscribed, cached and in Glance.
     List(ListArgs),
-    /// Fetch and check a list without touching Glance.
+    /// Fetch and check a list (or list a registry) without touching Glance.
     Verify(VerifyArgs),
 }
 
@@ -43,6 +44,12 @@ pub struct SyncArgs {
     /// contacted. Pre-seeds the cache (the next sync uploads from it).
     #[arg(long, conflicts_with = "dry_run")]
     pub download_only: bool,
+    /// Accept a registry project that lists no artifacts although Glance
+    /// holds images from it: they are retired. Without it such a run is
+    /// refused (an outage or a robot account that lost access looks the
+    /// same).
+    #[arg(long)]
+    pub accept_empty: bool,
 }
 
 /// Options of `appliance images list`.
@@ -71,46 +78,125 @@ pub async fn run(g: &GlobalArgs, c: &ImagesCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-/// A source and the project ids (atrope vo_map) it is shared with.
-type SourceWithProjects = (Source, Vec<String>);
+/// One subscription of any kind.
+#[allow(clippy::large_enum_variant)] // a handful, short-lived
+enum Feed {
+    /// A signed image list.
+    List(Source),
+    /// A Harbor registry.
+    Registry(Box<RegistrySource>),
+}
 
-/// Every source: the configuration's subscriptions, then legacy files.
+/// A subscription and the project ids (atrope vo_map) it is shared with.
+struct Entry {
+    feed: Feed,
+    extra: Vec<String>,
+    /// Defined in the site configuration (its `vos` are configured VOs;
+    /// a legacy file's VOs come through `extra`).
+    configured: bool,
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match &self.feed {
+            Feed::List(s) => &s.sub.name,
+            Feed::Registry(s) => &s.sub.name,
+        }
+    }
+    fn origin(&self) -> &str {
+        match &self.feed {
+            Feed::List(s) => &s.origin,
+            Feed::Registry(s) => &s.origin,
+        }
+    }
+    fn enabled(&self) -> bool {
+        match &self.feed {
+            Feed::List(s) => s.sub.enabled,
+            Feed::Registry(s) => s.sub.enabled,
+        }
+    }
+    fn vos(&self) -> &[String] {
+        match &self.feed {
+            Feed::List(s) => &s.sub.vos,
+            Feed::Registry(s) => &s.sub.vos,
+        }
+    }
+}
+
+fn registry(
+    ctx: &Context,
+    sub: &crate::config::sections::images::HarborSubscription,
+    password: Option<crate::secret::Secret>,
+    origin: String,
+) -> anyhow::Result<RegistrySource> {
+    let harbor = HarborSource::from_config(sub, ctx.fetcher.client(), password)
+        .map_err(|e| UsageError(format!("{e} ({origin})")))?;
+    Ok(RegistrySource {
+        sub: sub.clone(),
+        harbor,
+        origin,
+    })
+}
+
+/// Every subscription: the configuration's, then legacy files.
 fn sources(
     loaded: &Loaded,
+    ctx: &Context,
     only: Option<&str>,
-) -> anyhow::Result<(Vec<SourceWithProjects>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     let sec = &loaded.config.images;
-    let mut out: Vec<SourceWithProjects> = sec
+    let here = loaded.source.display().to_string();
+    let mut out: Vec<Entry> = sec
         .subscriptions
         .iter()
-        .map(|s| {
-            (
-                Source {
-                    sub: s.clone(),
-                    token: loaded.image_list_token(&s.name),
-                    origin: loaded.source.display().to_string(),
-                },
-                Vec::new(),
-            )
+        .map(|s| Entry {
+            feed: Feed::List(Source {
+                sub: s.clone(),
+                token: loaded.image_list_token(&s.name),
+                origin: here.clone(),
+            }),
+            extra: Vec::new(),
+            configured: true,
         })
         .collect();
+    for h in &sec.harbor {
+        out.push(Entry {
+            feed: Feed::Registry(Box::new(registry(
+                ctx,
+                h,
+                loaded.image_source_password(&h.name),
+                here.clone(),
+            )?)),
+            extra: Vec::new(),
+            configured: true,
+        });
+    }
     let mut problems = Vec::new();
     if let Some(path) = &sec.legacy.atrope_sources {
         let vo_map = match &sec.legacy.atrope_vo_map {
             Some(m) => legacy::atrope_vo_map(m).map_err(UsageError)?,
             None => BTreeMap::new(),
         };
-        let (l, p) = legacy::atrope_sources(path, &vo_map).map_err(UsageError)?;
-        problems.extend(p);
-        for s in l {
-            out.push((
-                Source {
+        let got = legacy::atrope_sources(path, &vo_map).map_err(UsageError)?;
+        problems.extend(got.problems);
+        let origin = path.display().to_string();
+        for s in got.lists {
+            out.push(Entry {
+                feed: Feed::List(Source {
                     sub: s.sub,
                     token: s.token,
-                    origin: path.display().to_string(),
-                },
-                s.projects,
-            ));
+                    origin: origin.clone(),
+                }),
+                extra: s.projects,
+                configured: false,
+            });
+        }
+        for r in got.registries {
+            out.push(Entry {
+                feed: Feed::Registry(Box::new(registry(ctx, &r.sub, r.password, origin.clone())?)),
+                extra: r.projects,
+                configured: false,
+            });
         }
     }
     if let (Some(path), Some(e)) = (
@@ -118,32 +204,34 @@ fn sources(
         &sec.legacy.cloudkeeper_endorser,
     ) {
         for s in legacy::cloudkeeper_lists(path, e).map_err(UsageError)? {
-            out.push((
-                Source {
+            out.push(Entry {
+                feed: Feed::List(Source {
                     sub: s.sub,
                     token: s.token,
                     origin: path.display().to_string(),
-                },
-                s.projects,
-            ));
+                }),
+                extra: s.projects,
+                configured: false,
+            });
         }
     }
     let mut seen = std::collections::HashSet::new();
-    for (s, _) in &out {
-        if !seen.insert(s.sub.name.clone()) {
+    for e in &out {
+        if !seen.insert(e.name().to_string()) {
             return Err(UsageError(format!(
-                "image-list subscription `{}` is defined twice ({})",
-                s.sub.name, s.origin
+                "image subscription `{}` is defined twice ({})",
+                e.name(),
+                e.origin()
             ))
             .into());
         }
     }
     if let Some(name) = only {
-        out.retain(|(s, _)| s.sub.name == name);
+        let names: Vec<String> = out.iter().map(|e| e.name().to_string()).collect();
+        out.retain(|e| e.name() == name);
         if out.is_empty() {
-            let names: Vec<String> = sec.subscriptions.iter().map(|s| s.name.clone()).collect();
             return Err(UsageError(format!(
-                "no image-list subscription named `{name}` (known: {})",
+                "no image subscription named `{name}` (known: {})",
                 names.join(", ")
             ))
             .into());
@@ -189,47 +277,40 @@ async fn owner_session(loaded: &Loaded) -> anyhow::Result<(OpenStack, Session)> 
     Ok((os, s))
 }
 
-/// The member projects of a source: its VOs' projects, plus project ids
-/// from atrope's vo_map.
-async fn members(
-    loaded: &Loaded,
-    os: &OpenStack,
-    src: &Source,
-    extra: &[String],
-) -> anyhow::Result<Vec<MemberProject>> {
+/// The member projects of a subscription: its VOs' projects, plus project
+/// ids from atrope's vo_map.
+async fn members(loaded: &Loaded, os: &OpenStack, e: &Entry) -> anyhow::Result<Vec<MemberProject>> {
     let mut out = Vec::new();
-    let from_config = src.origin == loaded.source.display().to_string();
-    if from_config {
-        for vo_name in &src.sub.vos {
-            let vo = loaded
-                .vos()
-                .iter()
-                .find(|v| &v.name == vo_name)
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "subscription `{}` shares with VO `{vo_name}`, which is not in `vos`",
-                        src.sub.name
-                    ))
-                })?;
-            let client = OpenStack::new(loaded.vo_access(vo)?)?;
-            for p in &vo.projects {
-                let mut s = client
-                    .scoped(p)
-                    .await
-                    .with_context(|| format!("scoping to project {p} of VO {vo_name}"))?;
-                if let Some(u) = &loaded.config.images.glance_endpoint {
-                    s = s.with_endpoint("image", u.clone());
-                }
-                let id = s.project_id().unwrap_or_default().to_string();
-                out.push(MemberProject {
-                    id,
-                    vo: vo_name.clone(),
-                    session: s,
-                });
+    let vos = if e.configured { e.vos() } else { &[] };
+    for vo_name in vos {
+        let vo = loaded
+            .vos()
+            .iter()
+            .find(|v| &v.name == vo_name)
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "subscription `{}` shares with VO `{vo_name}`, which is not in `vos`",
+                    e.name()
+                ))
+            })?;
+        let client = OpenStack::new(loaded.vo_access(vo)?)?;
+        for p in &vo.projects {
+            let mut s = client
+                .scoped(p)
+                .await
+                .with_context(|| format!("scoping to project {p} of VO {vo_name}"))?;
+            if let Some(u) = &loaded.config.images.glance_endpoint {
+                s = s.with_endpoint("image", u.clone());
             }
+            let id = s.project_id().unwrap_or_default().to_string();
+            out.push(MemberProject {
+                id,
+                vo: vo_name.clone(),
+                session: s,
+            });
         }
     }
-    for id in extra {
+    for id in &e.extra {
         let mut s = os
             .scoped(&ProjectRef::Id(id.clone()))
             .await
@@ -247,8 +328,8 @@ async fn members(
 }
 
 async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Result<Outcome> {
-    let (srcs, problems) = sources(loaded, a.source.as_deref())?;
     let ctx = context(loaded)?;
+    let (srcs, problems) = sources(loaded, &ctx, a.source.as_deref())?;
     let _lock =
         match crate::state::RunLock::acquire(&ctx.state_dir.join("images").join("sync.lock")) {
             Ok(l) => l,
@@ -267,47 +348,49 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
     }
     if a.download_only {
         let mut reports = Vec::new();
-        for (src, _) in &srcs {
-            reports.push(sync::cache_source(&ctx, src).await);
+        for e in &srcs {
+            reports.push(match &e.feed {
+                Feed::List(s) => sync::cache_source(&ctx, s).await,
+                Feed::Registry(s) => sync::cache_registry(&ctx, s).await,
+            });
         }
         return Ok(finish(g, &ctx, reports, problems, false));
     }
     let (os, owner) = owner_session(loaded).await?;
     let mut reports = Vec::new();
-    for (src, extra) in &srcs {
+    for e in &srcs {
         let mut access = GlanceAccess {
             owner: owner.clone(),
             members: BTreeMap::new(),
         };
-        if src.sub.enabled {
-            match members(loaded, &os, src, extra).await {
+        if e.enabled() {
+            match members(loaded, &os, e).await {
                 Ok(m) => {
-                    access.members.insert(src.sub.name.clone(), m);
+                    access.members.insert(e.name().to_string(), m);
                 }
-                Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(e),
-                Err(e) => {
-                    let mut r = sync::SourceReport {
-                        name: src.sub.name.clone(),
-                        origin: src.origin.clone(),
-                        status: "failed",
-                        failure: Some(sync::Failure {
-                            stage: "glance",
-                            error: format!("{e:#}"),
-                            remedy: "check the VO's credential and projects; nothing was changed"
-                                .into(),
-                        }),
-                        list: None,
-                        last_good: ctx.last_good(&src.sub.name),
-                        warnings: Vec::new(),
-                        images: Vec::new(),
-                    };
-                    r.images.clear();
+                Err(err) if err.downcast_ref::<UsageError>().is_some() => return Err(err),
+                Err(err) => {
+                    let mut r = sync::SourceReport::named(e.name(), e.origin());
+                    r.status = "failed";
+                    r.failure = Some(sync::Failure {
+                        stage: "glance",
+                        error: format!("{err:#}"),
+                        remedy: "check the VO's credential and projects; nothing was changed"
+                            .into(),
+                    });
+                    r.last_good = ctx.last_good(e.name());
+                    r.last_listing = ctx.last_listing(e.name());
                     reports.push(r);
                     continue;
                 }
             }
         }
-        reports.push(sync::sync_source(&ctx, &access, src, a.dry_run).await);
+        reports.push(match &e.feed {
+            Feed::List(s) => sync::sync_source(&ctx, &access, s, a.dry_run).await,
+            Feed::Registry(s) => {
+                sync::sync_registry(&ctx, &access, s, a.dry_run, a.accept_empty).await
+            }
+        });
     }
     Ok(finish(g, &ctx, reports, problems, a.dry_run))
 }
@@ -338,18 +421,35 @@ fn finish(
     }
 }
 
+/// `p1 (3 artifacts), p2 (0 artifacts)`.
+fn projects_text(p: &BTreeMap<String, usize>) -> String {
+    p.iter()
+        .map(|(k, n)| format!("{k} ({n} artifacts)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn print_report(g: &GlobalArgs, r: &RunReport) {
     if g.json {
         println!("{}", serde_json::to_string_pretty(r).expect("report JSON"));
         return;
     }
     for s in &r.sources {
-        let head = match &s.list {
-            Some(l) => format!(
+        let head = match (&s.list, &s.registry) {
+            (Some(l), _) => format!(
                 "{} ({}): {} — list {} version {}, {} image(s), expires {}",
                 s.name, s.origin, s.status, l.identifier, l.version, l.images, l.expires
             ),
-            None => format!("{} ({}): {}", s.name, s.origin, s.status),
+            (None, Some(r)) => format!(
+                "{} ({}): {} — registry {}, {} image(s) from {}",
+                s.name,
+                s.origin,
+                s.status,
+                r.registry,
+                r.images,
+                projects_text(&r.projects)
+            ),
+            (None, None) => format!("{} ({}): {}", s.name, s.origin, s.status),
         };
         println!("{head}");
         if let Some(f) = &s.failure {
@@ -359,6 +459,12 @@ fn print_report(g: &GlobalArgs, r: &RunReport) {
                 println!(
                     "  last good list kept: version {} fetched {}",
                     lg.version, lg.fetched_at
+                );
+            }
+            if let Some(l) = &s.last_listing {
+                println!(
+                    "  last good listing kept: {} image(s) listed {}",
+                    l.images, l.fetched_at
                 );
             }
         }
@@ -390,43 +496,67 @@ struct VerifyReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     list: Option<sync::ListInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<sync::RegistryInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<sync::Failure>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
 }
 
 async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let (srcs, _) = sources(loaded, a.name.as_deref())?;
     let ctx = context(loaded)?;
+    let (srcs, _) = sources(loaded, &ctx, a.name.as_deref())?;
     let mut out = Vec::new();
-    for (src, _) in &srcs {
-        match sync::check(&ctx, src).await {
-            Ok(acc) => out.push(VerifyReport {
-                name: src.sub.name.clone(),
-                ok: true,
-                list: Some(acc.info()),
-                failure: None,
-                warnings: acc.warnings,
-            }),
-            Err(f) => out.push(VerifyReport {
-                name: src.sub.name.clone(),
-                ok: false,
-                list: None,
-                failure: Some(f),
-                warnings: Vec::new(),
-            }),
+    for e in &srcs {
+        let mut r = VerifyReport {
+            name: e.name().to_string(),
+            ok: false,
+            list: None,
+            registry: None,
+            failure: None,
+            warnings: Vec::new(),
+        };
+        match &e.feed {
+            Feed::List(s) => match sync::check(&ctx, s).await {
+                Ok(acc) => {
+                    r.ok = true;
+                    r.list = Some(acc.info());
+                    r.warnings = acc.warnings;
+                }
+                Err(f) => r.failure = Some(f),
+            },
+            Feed::Registry(s) => match sync::list_registry(&ctx, s).await {
+                Ok(l) => {
+                    r.ok = true;
+                    r.registry = Some(l.info);
+                }
+                Err(f) => r.failure = Some(f),
+            },
         }
+        out.push(r);
     }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     } else {
         for r in &out {
-            match (&r.list, &r.failure) {
-                (Some(l), _) => println!(
+            match (&r.list, &r.registry, &r.failure) {
+                (Some(l), _, _) => println!(
                     "{}: ok — list {} version {}, {} image(s), signed by {} ({}), {:?}",
                     r.name, l.identifier, l.version, l.images, l.signer, l.signer_ca, l.freshness
                 ),
-                (None, Some(f)) => {
+                (None, Some(l), _) => {
+                    println!(
+                        "{}: ok — registry {}, {} image(s) from {}",
+                        r.name,
+                        l.registry,
+                        l.images,
+                        projects_text(&l.projects)
+                    );
+                    for s in l.skipped.iter().chain(&l.rejected) {
+                        println!("  left out {s}");
+                    }
+                }
+                (None, None, Some(f)) => {
                     println!("{}: {} failed: {}", r.name, f.stage, f.error);
                     println!("  remedy: {}", f.remedy);
                 }
@@ -444,9 +574,13 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
 #[derive(Debug, Serialize)]
 struct ListEntry {
     name: String,
+    kind: &'static str,
     origin: String,
     enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     last_good: Option<crate::images::policy::LastGood>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_listing: Option<sync::LastListing>,
     cached: Vec<String>,
     glance: Vec<GlanceEntry>,
 }
@@ -462,8 +596,8 @@ struct GlanceEntry {
 }
 
 async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Result<Outcome> {
-    let (srcs, _) = sources(loaded, None)?;
     let ctx = context(loaded)?;
+    let (srcs, _) = sources(loaded, &ctx, None)?;
     let glance_images = if a.offline {
         Vec::new()
     } else {
@@ -478,17 +612,23 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
         .await?
     };
     let mut out = Vec::new();
-    for (src, _) in &srcs {
-        let dir = ctx.image_data.join(&src.sub.name);
+    for e in &srcs {
+        let name = e.name();
+        let dir = ctx.image_data.join(name);
         out.push(ListEntry {
-            name: src.sub.name.clone(),
-            origin: src.origin.clone(),
-            enabled: src.sub.enabled,
-            last_good: ctx.last_good(&src.sub.name),
+            name: name.to_string(),
+            kind: match e.feed {
+                Feed::List(_) => "image-list",
+                Feed::Registry(_) => "harbor",
+            },
+            origin: e.origin().to_string(),
+            enabled: e.enabled(),
+            last_good: ctx.last_good(name),
+            last_listing: ctx.last_listing(name),
             cached: Index::load(&dir).names(),
             glance: glance_images
                 .iter()
-                .filter(|i| i.property("image_list") == Some(src.sub.name.as_str()))
+                .filter(|i| i.property("image_list") == Some(name))
                 .map(|i| GlanceEntry {
                     id: i.id.clone(),
                     name: i.name.clone(),
@@ -504,15 +644,17 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
         println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     } else {
         for e in &out {
+            let last = match (&e.last_good, &e.last_listing) {
+                (Some(l), _) => format!("version {} fetched {}", l.version, l.fetched_at),
+                (None, Some(l)) => format!("{} image(s) listed {}", l.images, l.fetched_at),
+                (None, None) => "none".into(),
+            };
             println!(
-                "{} ({}){}: last good {}",
+                "{} ({}, {}){}: last good {last}",
                 e.name,
+                e.kind,
                 e.origin,
                 if e.enabled { "" } else { " [disabled]" },
-                e.last_good
-                    .as_ref()
-                    .map(|l| format!("version {} fetched {}", l.version, l.fetched_at))
-                    .unwrap_or_else(|| "none".into())
             );
             for c in &e.cached {
                 println!("  cached {c}");

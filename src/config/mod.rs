@@ -407,6 +407,15 @@ impl Loaded {
         sf.images.get(name)?.token.clone()
     }
 
+    /// The password of a harbor subscription's robot account
+    /// (`images.<name>.password` of the secrets file).
+    pub fn image_source_password(&self, name: &str) -> Option<Secret> {
+        let SecretsState::Present(sf) = &self.secrets else {
+            return None;
+        };
+        sf.images.get(name)?.password.clone()
+    }
+
     fn secret(&self, section: &str, auth: &Auth) -> Option<Secret> {
         let SecretsState::Present(sf) = &self.secrets else {
             return None;

@@ -11,6 +11,7 @@
 //! images:
 //!   <subscription name>:
 //!     token: ...             # image-list token (HTTP Basic `token:x-oauth-basic`)
+//!     password: ...          # or: a harbor subscription's robot password
 //! ```
 //!
 //! Values are held as [`Secret`] from the moment they are decoded; errors

@@ -13,16 +13,21 @@
 //! (connection errors, timeouts, 408/429/5xx, a body cut short) are retried
 //! with capped exponential backoff; the next try resumes.
 //!
+//! The expected digest is the list's sha512 or, for registry layers, the
+//! layer's sha256 ([`Want`]); the sha512 is computed in both cases (Glance
+//! checks it after upload).
+//!
 //! HTTP(S)_PROXY/NO_PROXY are honoured (reqwest's system proxy); TLS
-//! verification uses the system roots plus the IGTF CA directory. Tokens
-//! are sent as HTTP Basic `(token, x-oauth-basic)`; URLs are logged with
+//! verification uses the system roots plus the IGTF CA directory. List
+//! tokens are sent as HTTP Basic `(token, x-oauth-basic)`, registry
+//! credentials as Basic or Bearer ([`Auth`]); URLs are logged with
 //! userinfo and secret query values redacted.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use openssl::sha::Sha512;
+use openssl::sha::{Sha256, Sha512};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use url::Url;
@@ -95,10 +100,12 @@ pub enum FetchError {
         want: u64,
     },
     /// The digest does not match the list.
-    #[error("{url}: sha512 mismatch: the list says {want}, the downloaded file has {got}; the file was discarded")]
+    #[error("{url}: {algo} mismatch: the source says {want}, the downloaded file has {got}; the file was discarded")]
     ChecksumMismatch {
         /// Redacted URL.
         url: String,
+        /// `sha512` or `sha256`.
+        algo: &'static str,
         /// From the list.
         want: String,
         /// Computed.
@@ -191,16 +198,78 @@ fn transient_status(s: StatusCode) -> bool {
     matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-fn basic(token: &Secret) -> HeaderValue {
-    use base64::Engine as _;
-    let raw = format!("{}:x-oauth-basic", token.expose());
-    let mut v = HeaderValue::from_str(&format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""));
-    v.set_sensitive(true);
-    v
+/// How a request is authenticated.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Auth<'a> {
+    /// Anonymous.
+    #[default]
+    None,
+    /// An image-list token: HTTP Basic `(token, x-oauth-basic)`.
+    ListToken(&'a Secret),
+    /// HTTP Basic user and password (registry robot accounts).
+    Basic(&'a str, &'a Secret),
+    /// A bearer token (registry token service).
+    Bearer(&'a Secret),
+}
+
+impl<'a> Auth<'a> {
+    /// A list token, if any.
+    pub fn list_token(t: Option<&'a Secret>) -> Auth<'a> {
+        t.map(Auth::ListToken).unwrap_or_default()
+    }
+    fn header(&self) -> Option<HeaderValue> {
+        use base64::Engine as _;
+        let b64 = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )
+        };
+        let raw = match self {
+            Auth::None => return None,
+            Auth::ListToken(t) => b64(t.expose(), "x-oauth-basic"),
+            Auth::Basic(u, p) => b64(u, p.expose()),
+            Auth::Bearer(t) => format!("Bearer {}", t.expose()),
+        };
+        let mut v = HeaderValue::from_str(&raw).unwrap_or_else(|_| HeaderValue::from_static(""));
+        v.set_sensitive(true);
+        Some(v)
+    }
+}
+
+/// The digest a download must have (lower-case hex).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want<'a> {
+    /// A list image's `sl:checksum:sha512`.
+    Sha512(&'a str),
+    /// A registry layer's `sha256:` digest (hex part).
+    Sha256(&'a str),
+}
+
+impl Want<'_> {
+    fn algo(&self) -> &'static str {
+        match self {
+            Want::Sha512(_) => "sha512",
+            Want::Sha256(_) => "sha256",
+        }
+    }
+    fn hex(&self) -> &str {
+        match self {
+            Want::Sha512(h) | Want::Sha256(h) => h,
+        }
+    }
+    /// What the partial file's marker records.
+    fn marker(&self) -> String {
+        format!("{}:{}", self.algo(), self.hex())
+    }
+}
+
+/// Digests and size of a whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sums {
+    sha512: String,
+    sha256: Option<String>,
+    size: u64,
 }
 
 /// What a completed image download gives.
@@ -214,6 +283,8 @@ pub struct Downloaded {
     pub transferred: u64,
     /// Whether a partial file was resumed.
     pub resumed: bool,
+    /// Its sha512 (hex), whatever digest was checked.
+    pub sha512: String,
 }
 
 impl Fetcher {
@@ -233,6 +304,11 @@ impl Fetcher {
         Ok(Fetcher { client, limits })
     }
 
+    /// The underlying HTTP client (same trust and timeouts).
+    pub fn client(&self) -> reqwest::Client {
+        self.client.clone()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -247,10 +323,10 @@ impl Fetcher {
         d / 2 + d.mul_f64(rand::random::<f64>() / 2.0)
     }
 
-    fn request(&self, url: &Url, token: Option<&Secret>) -> reqwest::RequestBuilder {
+    fn request(&self, url: &Url, auth: Auth<'_>) -> reqwest::RequestBuilder {
         let mut rb = self.client.get(url.clone());
-        if let Some(t) = token {
-            rb = rb.header(AUTHORIZATION, basic(t));
+        if let Some(h) = auth.header() {
+            rb = rb.header(AUTHORIZATION, h);
         }
         rb
     }
@@ -293,7 +369,7 @@ impl Fetcher {
             transient,
         };
         let mut resp = self
-            .request(url, token)
+            .request(url, Auth::list_token(token))
             .send()
             .await
             .map_err(|e| t(e.without_url().to_string(), true))?;
@@ -321,14 +397,15 @@ impl Fetcher {
         Ok(body)
     }
 
-    /// Download `url` into `dir/<name>`, verified against `size` and
-    /// `sha512` (lower-case hex), resuming `dir/.partial/<name>` when present.
+    /// Download `url` into `dir/<name>`, verified against `size` and the
+    /// wanted digest, resuming `dir/.partial/<name>` when present.
+    #[allow(clippy::too_many_arguments)]
     pub async fn download(
         &self,
         url: &Url,
-        token: Option<&Secret>,
+        auth: Auth<'_>,
         size: u64,
-        sha512: &str,
+        want: Want<'_>,
         dir: &Path,
         name: &str,
     ) -> Result<Downloaded, FetchError> {
@@ -336,12 +413,14 @@ impl Fetcher {
         let partial_dir = dir.join(".partial");
         std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
         let partial = partial_dir.join(name);
-        let marker = partial_dir.join(format!("{name}.sha512"));
+        let marker = partial_dir.join(format!("{name}.digest"));
+        let mark = want.marker();
         // A partial for other bytes is useless.
-        if std::fs::read_to_string(&marker).ok().as_deref() != Some(sha512) {
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(mark.as_str()) {
             let _ = std::fs::remove_file(&partial);
-            std::fs::write(&marker, sha512).map_err(|e| FetchError::io(&marker, e))?;
+            std::fs::write(&marker, &mark).map_err(|e| FetchError::io(&marker, e))?;
         }
+        let sha256 = matches!(want, Want::Sha256(_));
         let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
         if have > size {
             let _ = std::fs::remove_file(&partial);
@@ -354,7 +433,9 @@ impl Fetcher {
         let mut resumed = false;
         let digest;
         loop {
-            let r = self.download_once(url, token, size, &partial, &shown).await;
+            let r = self
+                .download_once(url, auth, size, sha256, &partial, &shown)
+                .await;
             match r {
                 Ok(Transfer {
                     bytes,
@@ -385,21 +466,26 @@ impl Fetcher {
         // resumed prefix was hashed from disk first).
         let got = match digest {
             Some(d) => d,
-            None => hash_file(&partial).map_err(|e| FetchError::io(&partial, e))?,
+            None => sums_of(&partial, sha256).map_err(|e| FetchError::io(&partial, e))?,
         };
-        if got.1 != size {
+        if got.size != size {
             return Err(FetchError::Truncated {
                 url: shown,
-                got: got.1,
+                got: got.size,
                 want: size,
             });
         }
-        if got.0 != sha512 {
+        let have = match want {
+            Want::Sha512(_) => Some(got.sha512.as_str()),
+            Want::Sha256(_) => got.sha256.as_deref(),
+        };
+        if have != Some(want.hex()) {
             let _ = std::fs::remove_file(&partial);
             return Err(FetchError::ChecksumMismatch {
                 url: shown,
-                want: sha512.into(),
-                got: got.0,
+                algo: want.algo(),
+                want: want.hex().into(),
+                got: have.unwrap_or_default().into(),
             });
         }
         let dest = dir.join(name);
@@ -413,14 +499,16 @@ impl Fetcher {
             size,
             transferred,
             resumed,
+            sha512: got.sha512,
         })
     }
 
     async fn download_once(
         &self,
         url: &Url,
-        token: Option<&Secret>,
+        auth: Auth<'_>,
         size: u64,
+        sha256: bool,
         partial: &Path,
         shown: &str,
     ) -> Result<Transfer, Step> {
@@ -446,7 +534,7 @@ impl Fetcher {
                 digest: None,
             });
         }
-        let mut rb = self.request(url, token);
+        let mut rb = self.request(url, auth);
         if have > 0 {
             rb = rb.header(RANGE, format!("bytes={have}-"));
         }
@@ -492,7 +580,7 @@ impl Fetcher {
         // (shared, not copied): one hashes, one appends to the partial file
         // and starts the write-back early, so hashing, disk writes and the
         // network overlap.
-        let (mut tx, sink) = spawn_sink(partial.to_path_buf(), append);
+        let (mut tx, sink) = spawn_sink(partial.to_path_buf(), append, sha256);
         let mut count = start;
         let mut result = Ok(());
         loop {
@@ -601,36 +689,26 @@ impl SinkTx {
 }
 
 type SinkResult =
-    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<(String, u64)>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Sums>> + Send>>;
 
 /// Start the hashing and writing threads for `path` (appending when
 /// `append`: the existing prefix is hashed from disk first). The future
-/// gives the sha512 (hex) and byte count of the whole file once the
-/// sender is dropped, after the data is on disk (fsync).
-fn spawn_sink(path: PathBuf, append: bool) -> (SinkTx, SinkResult) {
+/// gives the sha512 (and the sha256 when `sha256`) and byte count of the
+/// whole file once the sender is dropped, after the data is on disk
+/// (fsync).
+fn spawn_sink(path: PathBuf, append: bool, sha256: bool) -> (SinkTx, SinkResult) {
     let (htx, mut hrx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_DEPTH);
     let (wtx, mut wrx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_DEPTH);
     let hpath = path.clone();
-    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
-        let mut h = Sha512::new();
-        let mut n = 0u64;
+    let hasher = tokio::task::spawn_blocking(move || -> std::io::Result<Sums> {
+        let mut h = Hashers::new(sha256);
         if append {
-            let mut f = std::fs::File::open(&hpath)?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let k = f.read(&mut buf)?;
-                if k == 0 {
-                    break;
-                }
-                h.update(&buf[..k]);
-                n += k as u64;
-            }
+            h.read_all(std::fs::File::open(&hpath)?)?;
         }
         while let Some(chunk) = hrx.blocking_recv() {
             h.update(&chunk);
-            n += chunk.len() as u64;
         }
-        Ok((hex::encode(h.finish()), n))
+        Ok(h.finish())
     });
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
@@ -688,7 +766,7 @@ fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
 struct Transfer {
     bytes: u64,
     resumed: bool,
-    digest: Option<(String, u64)>,
+    digest: Option<Sums>,
 }
 
 enum Step {
@@ -711,21 +789,58 @@ fn copy_local(src: &Path, dst: &Path, size: u64) -> Result<u64, FetchError> {
     Ok(n)
 }
 
+/// The running digests of a stream.
+struct Hashers {
+    sha512: Sha512,
+    sha256: Option<Sha256>,
+    n: u64,
+}
+
+impl Hashers {
+    fn new(sha256: bool) -> Hashers {
+        Hashers {
+            sha512: Sha512::new(),
+            sha256: sha256.then(Sha256::new),
+            n: 0,
+        }
+    }
+    fn update(&mut self, b: &[u8]) {
+        self.sha512.update(b);
+        if let Some(h) = &mut self.sha256 {
+            h.update(b);
+        }
+        self.n += b.len() as u64;
+    }
+    /// Feed a whole reader in 1 MiB blocks.
+    fn read_all(&mut self, mut r: impl Read) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let k = r.read(&mut buf)?;
+            if k == 0 {
+                return Ok(());
+            }
+            self.update(&buf[..k]);
+        }
+    }
+    fn finish(self) -> Sums {
+        Sums {
+            sha512: hex::encode(self.sha512.finish()),
+            sha256: self.sha256.map(|h| hex::encode(h.finish())),
+            size: self.n,
+        }
+    }
+}
+
+fn sums_of(path: &Path, sha256: bool) -> std::io::Result<Sums> {
+    let mut h = Hashers::new(sha256);
+    h.read_all(std::fs::File::open(path)?)?;
+    Ok(h.finish())
+}
+
 /// sha512 (hex) and size of a file, read in 1 MiB blocks.
 pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha512::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex::encode(h.finish()), n))
+    let s = sums_of(path, false)?;
+    Ok((s.sha512, s.size))
 }
 
 /// Available bytes on the file system of `dir`.

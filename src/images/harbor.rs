@@ -6,16 +6,14 @@
 //!
 //! Pure parts: [`next_link`], [`select`] (which artifacts become images:
 //! `eu.egi.cloud.tag` present and matching the tag pattern) and
-//! [`desired`] (the Glance name and properties). I/O: [`Harbor`] (listing
-//! and manifests, optional robot credentials, HTTP Basic).
+//! [`desired`] (the Glance name and properties), [`as_replacements`] (a
+//! new digest for a tag replaces the old image only after the new one is
+//! active). I/O: [`Harbor`] (listing and manifests, optional robot
+//! credentials, HTTP Basic, the registry's bearer-token challenge, and
+//! [`Harbor::blob_access`] for the layer download).
 //!
-//! [`sync`] runs one source into Glance: a listing failure changes
-//! nothing; a layer is streamed with its size capped and its sha256
-//! checked (sha512 computed for Glance); a new digest for a tag replaces
-//! the old image only after the new one is active ([`as_replacements`]).
-//!
-//! Not yet here: the `appliance images sync` wiring of `type: harbor`
-//! subscriptions, VO sharing, and Harbor's bearer-token challenge.
+//! The run itself (listing guard, verified download into the cache,
+//! Glance, sharing, reports) is [`super::sync::sync_registry`].
 
 use std::collections::BTreeMap;
 
@@ -24,7 +22,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::plan::{self, Action, Conventions, Desired, Existing, ListMode, Visibility};
+use super::plan::{Action, Conventions, Desired, Existing, Visibility};
 use crate::secret::Secret;
 
 /// The annotation that marks an artifact as an EGI VM image (its tag).
@@ -144,26 +142,41 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// The artifacts to sync: those with an `eu.egi.cloud.tag` matching
-/// `tag_pattern` (whole tag), and the skipped ones with reasons.
+/// The artifacts to sync, each with the tag it is synced under, and the
+/// skipped ones with reasons. As atrope's Harbor source: an artifact needs
+/// the `eu.egi.cloud.tag` annotation and a tag name; the tag is its first
+/// tag (in Harbor's order) that `tag_pattern` matches as a whole (any tag
+/// without a pattern).
 pub fn select(
     artifacts: Vec<Artifact>,
     tag_pattern: Option<&Regex>,
-) -> (Vec<Artifact>, Vec<Skipped>) {
+) -> (Vec<(Artifact, String)>, Vec<Skipped>) {
     let mut keep = Vec::new();
     let mut skipped = Vec::new();
     for a in artifacts {
         let name = format!("{}@{}", a.repository, a.digest);
-        match a.egi_tag() {
-            None => skipped.push(Skipped {
+        if a.egi_tag().is_none() {
+            skipped.push(Skipped {
                 artifact: name,
                 reason: format!("no {TAG_ANNOTATION} annotation"),
-            }),
-            Some(t) if tag_pattern.is_some_and(|re| !full_match(re, t)) => skipped.push(Skipped {
+            });
+            continue;
+        }
+        let tag = a
+            .tags
+            .iter()
+            .find(|t| tag_pattern.is_none_or(|re| full_match(re, t)))
+            .cloned();
+        match tag {
+            Some(t) => keep.push((a, t)),
+            None if a.tags.is_empty() => skipped.push(Skipped {
                 artifact: name,
-                reason: format!("{TAG_ANNOTATION} {t:?} does not match tag_pattern"),
+                reason: "no tag".into(),
             }),
-            Some(_) => keep.push(a),
+            None => skipped.push(Skipped {
+                artifact: name,
+                reason: format!("no tag matches tag-pattern (tags: {})", a.tags.join(", ")),
+            }),
         }
     }
     (keep, skipped)
@@ -227,16 +240,16 @@ pub fn image_ref(registry: &Url, a: &Artifact, tag: &str) -> String {
     format!("{host}/{}:{tag}-{}", a.repository, a.digest)
 }
 
-/// The Glance image an artifact should become.
+/// The Glance image an artifact, synced under `tag`, should become.
 pub fn desired(
     source_name: &str,
     registry: &Url,
     a: &Artifact,
+    tag: &str,
     layer: &Layer,
     visibility: Visibility,
     c: &Conventions,
-) -> Option<Desired> {
-    let tag = a.egi_tag()?;
+) -> Desired {
     let r = image_ref(registry, a, tag);
     let mut attrs = layer.annotations.clone();
     attrs.insert(IMAGE_REF_ANNOTATION.into(), Value::String(r.clone()));
@@ -265,14 +278,14 @@ pub fn desired(
         "APPLIANCE_ATTRIBUTES".to_string(),
         crate::pyjson::dumps(&Value::Object(attrs)),
     );
-    Some(Desired {
+    Desired {
         appdb_id: r,
         name: format!("{}{}:{tag}", c.prefix, a.repository),
         image_hash: hash,
         properties: p,
         min_ram: None,
         visibility,
-    })
+    }
 }
 
 /// A Harbor v2.0 API client (one registry).
@@ -423,6 +436,49 @@ impl Harbor {
             })
     }
 
+    /// How to download a layer blob: the registry is probed (`HEAD`) with
+    /// the robot's Basic credentials (or none); a bearer challenge is
+    /// answered with a token from the registry's token service.
+    pub async fn blob_access(
+        &self,
+        a: &Artifact,
+        layer: &Layer,
+    ) -> Result<(Url, BlobAuth), HarborError> {
+        let url = self.blob_url(a, layer);
+        let shown = crate::openstack::error::redact_url(&url);
+        let mut rq = self.http.head(url.clone());
+        if let Some((u, p)) = &self.credentials {
+            rq = rq.basic_auth(u, Some(p.expose()));
+        }
+        let r = rq.send().await.map_err(|e| HarborError::Http {
+            url: shown.clone(),
+            source: e.without_url(),
+        })?;
+        if r.status().is_success() {
+            let auth = match &self.credentials {
+                Some((u, p)) => BlobAuth::Basic(u.clone(), p.clone()),
+                None => BlobAuth::None,
+            };
+            return Ok((url, auth));
+        }
+        let challenge = (r.status() == reqwest::StatusCode::UNAUTHORIZED)
+            .then(|| {
+                r.headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(bearer_challenge)
+            })
+            .flatten();
+        match challenge {
+            Some(c) => Ok((url, BlobAuth::Bearer(self.token(&c).await?))),
+            None => Err(HarborError::Status {
+                url: shown,
+                status: r.status().as_u16(),
+                body: String::new(),
+            }),
+        }
+    }
+
     /// Every element of a paginated Harbor list.
     pub async fn list_all(&self, path: &str) -> Result<Vec<Value>, HarborError> {
         let mut url = self.url(path);
@@ -535,140 +591,26 @@ impl Harbor {
     }
 }
 
-/// A verified layer file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerFile {
-    /// The final file (only there when size and sha256 matched).
-    pub path: std::path::PathBuf,
-    /// Its size.
-    pub size: u64,
-    /// Its sha512 (lower-case hex), for Glance `os_hash_value` and the cache.
-    pub sha512: String,
+/// The credentials a blob download needs (see [`Harbor::blob_access`]).
+#[derive(Debug, Clone)]
+pub enum BlobAuth {
+    /// Anonymous.
+    None,
+    /// The robot account.
+    Basic(String, Secret),
+    /// A registry token.
+    Bearer(Secret),
 }
 
-/// Why a layer download failed (nothing is left at the final path).
-#[derive(Debug, thiserror::Error)]
-pub enum LayerError {
-    /// HTTP or status failure.
-    #[error(transparent)]
-    Harbor(#[from] HarborError),
-    /// More bytes than the manifest's layer size.
-    #[error("{what}: more than the {want} bytes the manifest names")]
-    Oversize {
-        /// The artifact.
-        what: String,
-        /// The layer size.
-        want: u64,
-    },
-    /// Fewer bytes.
-    #[error("{what}: {got} of {want} bytes")]
-    Truncated {
-        /// The artifact.
-        what: String,
-        /// Received.
-        got: u64,
-        /// The layer size.
-        want: u64,
-    },
-    /// The bytes do not hash to the layer digest.
-    #[error("{what}: sha256 mismatch: the manifest names {want}, the bytes hash to sha256:{got}")]
-    DigestMismatch {
-        /// The artifact.
-        what: String,
-        /// The manifest's digest.
-        want: String,
-        /// What the bytes hash to (hex).
-        got: String,
-    },
-    /// Local file system.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl Harbor {
-    /// Stream the layer blob into `dir/<name>`: at most `layer.size` bytes,
-    /// sha256 checked against the layer digest and sha512 computed while
-    /// writing (constant memory); the file appears under its final name
-    /// only when both size and digest matched.
-    pub async fn download_layer(
-        &self,
-        a: &Artifact,
-        layer: &Layer,
-        dir: &std::path::Path,
-        name: &str,
-    ) -> Result<LayerFile, LayerError> {
-        use sha2::Digest as _;
-        use std::io::Write as _;
-        let what = format!("{}@{} layer {}", a.repository, a.digest, layer.digest);
-        let io = |path: &std::path::Path, source| LayerError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let partial_dir = dir.join(".partial");
-        std::fs::create_dir_all(&partial_dir).map_err(|e| io(&partial_dir, e))?;
-        let partial = partial_dir.join(name);
-        let url = self.blob_url(a, layer);
-        let mut resp = self.get(&url, "application/octet-stream").await?;
-        let mut f = std::fs::File::create(&partial).map_err(|e| io(&partial, e))?;
-        let mut s256 = sha2::Sha256::new();
-        let mut s512 = sha2::Sha512::new();
-        let mut got = 0u64;
-        let shown = crate::openstack::error::redact_url(&url);
-        let result = async {
-            while let Some(chunk) = resp.chunk().await.map_err(|e| HarborError::Http {
-                url: shown.clone(),
-                source: e.without_url(),
-            })? {
-                got += chunk.len() as u64;
-                if got > layer.size {
-                    return Err(LayerError::Oversize {
-                        what: what.clone(),
-                        want: layer.size,
-                    });
-                }
-                s256.update(&chunk);
-                s512.update(&chunk);
-                f.write_all(&chunk).map_err(|e| io(&partial, e))?;
-            }
-            if got != layer.size {
-                return Err(LayerError::Truncated {
-                    what: what.clone(),
-                    got,
-                    want: layer.size,
-                });
-            }
-            let h = hex::encode(s256.finalize());
-            if h != layer.sha256_hex() {
-                return Err(LayerError::DigestMismatch {
-                    what: what.clone(),
-                    want: layer.digest.clone(),
-                    got: h,
-                });
-            }
-            f.sync_all().map_err(|e| io(&partial, e))?;
-            Ok(hex::encode(s512.finalize()))
+impl BlobAuth {
+    /// As the fetcher's authentication.
+    pub fn as_auth(&self) -> super::fetch::Auth<'_> {
+        use super::fetch::Auth;
+        match self {
+            BlobAuth::None => Auth::None,
+            BlobAuth::Basic(u, p) => Auth::Basic(u, p),
+            BlobAuth::Bearer(t) => Auth::Bearer(t),
         }
-        .await;
-        let sha512 = match result {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(e);
-            }
-        };
-        let dest = dir.join(name);
-        std::fs::rename(&partial, &dest).map_err(|e| io(&dest, e))?;
-        Ok(LayerFile {
-            path: dest,
-            size: got,
-            sha512,
-        })
     }
 }
 
@@ -781,208 +723,6 @@ impl HarborSource {
     }
 }
 
-/// The result of one step.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    /// `create`, `update`, `unchanged`, `retire`, `delete-stuck`.
-    pub action: String,
-    /// The image reference (`appdb_id`).
-    pub appdb_id: String,
-    /// Glance id.
-    pub glance_id: Option<String>,
-    /// Images retired after this one was uploaded.
-    pub retired: Vec<String>,
-    /// The error, if the step failed (nothing else changed for it).
-    pub error: Option<String>,
-}
-
-/// A run of one Harbor source.
-#[derive(Debug, Clone, Serialize)]
-pub struct HarborReport {
-    /// The plan.
-    pub plan: Vec<Action>,
-    /// Artifacts left out.
-    pub skipped: Vec<Skipped>,
-    /// Steps done (empty on a dry run).
-    pub steps: Vec<StepReport>,
-}
-
-/// Synchronise one Harbor source into the owner's Glance. A listing or
-/// manifest failure changes nothing; a failed download (size or sha256
-/// mismatch) or upload keeps the image it would have replaced.
-#[allow(clippy::too_many_arguments)]
-pub async fn sync(
-    src: &HarborSource,
-    owner: &crate::openstack::Session,
-    c: &Conventions,
-    cache_dir: &std::path::Path,
-    now: chrono::DateTime<chrono::Utc>,
-    stuck_after: chrono::Duration,
-    dry_run: bool,
-) -> Result<HarborReport, String> {
-    let mut arts = Vec::new();
-    for p in &src.projects {
-        arts.extend(
-            src.harbor
-                .project_artifacts(p, src.repo_filter.as_ref())
-                .await
-                .map_err(|e| format!("harbor source {}: {e} ({})", src.name, e.remedy()))?,
-        );
-    }
-    let (keep, skipped) = select(arts, src.tag_pattern.as_ref());
-    let mut wanted = Vec::new();
-    for a in keep {
-        let layer = src
-            .harbor
-            .layer(&a)
-            .await
-            .map_err(|e| format!("harbor source {}: {e} ({})", src.name, e.remedy()))?;
-        if let Some(d) = desired(&src.name, src.harbor.base(), &a, &layer, src.visibility, c) {
-            wanted.push((d, a, layer));
-        }
-    }
-    let desired: Vec<Desired> = wanted.iter().map(|w| w.0.clone()).collect();
-    let (ours, others) = super::glance::existing(owner, &c.tag, &src.name)
-        .await
-        .map_err(|e| format!("harbor source {}: Glance: {e}", src.name))?;
-    let actions = plan::plan(
-        ListMode::Current,
-        &desired,
-        &ours,
-        &others,
-        &c.tag,
-        now,
-        stuck_after,
-    );
-    let actions = as_replacements(actions, &desired, &ours);
-    let mut rep = HarborReport {
-        plan: actions.clone(),
-        skipped,
-        steps: Vec::new(),
-    };
-    if dry_run {
-        return Ok(rep);
-    }
-    std::fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
-    let status: BTreeMap<&str, &str> = ours
-        .iter()
-        .chain(&others)
-        .map(|e| (e.id.as_str(), e.status.as_str()))
-        .collect();
-    for a in &actions {
-        let mut step = StepReport {
-            action: String::new(),
-            appdb_id: String::new(),
-            glance_id: None,
-            retired: Vec::new(),
-            error: None,
-        };
-        match a {
-            Action::Create { appdb_id, replaces } => {
-                step.action = "create".into();
-                step.appdb_id = appdb_id.clone();
-                let Some((d, art, layer)) = wanted.iter().find(|w| &w.0.appdb_id == appdb_id)
-                else {
-                    continue;
-                };
-                let r: Result<String, String> = async {
-                    let f = src
-                        .harbor
-                        .download_layer(art, layer, cache_dir, layer.sha256_hex())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let fmt = layer
-                        .annotations
-                        .get("org.openstack.glance.disk_format")
-                        .and_then(Value::as_str)
-                        .and_then(super::format::Format::parse)
-                        .map(Ok)
-                        .unwrap_or_else(|| super::format::detect(&f.path))
-                        .map_err(|e| format!("{}: {e}", f.path.display()))?;
-                    let up = super::glance::Upload {
-                        path: &f.path,
-                        format: fmt,
-                        size: f.size,
-                        sha512: &f.sha512,
-                    };
-                    super::glance::create_and_upload(owner, d, &c.tag, &up, &[], 1)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                .await;
-                match r {
-                    Ok(id) => {
-                        step.glance_id = Some(id);
-                        for old in replaces {
-                            match super::glance::retire(
-                                owner,
-                                old,
-                                status.get(old.as_str()).copied(),
-                            )
-                            .await
-                            {
-                                Ok(_) => step.retired.push(old.clone()),
-                                Err(e) => {
-                                    step.error = Some(format!("retiring {old}: {e}"));
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(source = %src.name, image = %appdb_id, error = %e, "image not synchronised; the image it replaces is kept");
-                        step.error = Some(e);
-                    }
-                }
-            }
-            Action::Update {
-                glance_id,
-                appdb_id,
-                patch,
-                ..
-            } => {
-                step.action = "update".into();
-                step.appdb_id = appdb_id.clone();
-                step.glance_id = Some(glance_id.clone());
-                if let Err(e) = super::glance::patch(owner, glance_id, patch).await {
-                    step.error = Some(e.to_string());
-                }
-            }
-            Action::Keep {
-                glance_id,
-                appdb_id,
-            } => {
-                step.action = "unchanged".into();
-                step.appdb_id = appdb_id.clone();
-                step.glance_id = Some(glance_id.clone());
-            }
-            Action::Retire {
-                glance_id,
-                appdb_id,
-                ..
-            } => {
-                step.action = "retire".into();
-                step.appdb_id = appdb_id.clone();
-                step.glance_id = Some(glance_id.clone());
-                if let Err(e) =
-                    super::glance::retire(owner, glance_id, status.get(glance_id.as_str()).copied())
-                        .await
-                {
-                    step.error = Some(e.to_string());
-                }
-            }
-            Action::DeleteStuck { glance_id, .. } => {
-                step.action = "delete-stuck".into();
-                step.glance_id = Some(glance_id.clone());
-                if let Err(e) = crate::openstack::image::delete_image(owner, glance_id).await {
-                    step.error = Some(e.to_string());
-                }
-            }
-        }
-        rep.steps.push(step);
-    }
-    Ok(rep)
-}
-
 /// A `WWW-Authenticate: Bearer realm=...,service=...,scope=...` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BearerChallenge {
@@ -1060,7 +800,9 @@ mod tests {
         let a = |tag: Option<&str>| Artifact {
             repository: "egi/ubuntu".into(),
             digest: format!("sha256:{}", tag.unwrap_or("none")),
-            tags: vec![],
+            tags: tag
+                .map(|t| vec!["latest".to_string(), t.to_string()])
+                .unwrap_or_default(),
             annotations: tag
                 .map(|t| json!({ TAG_ANNOTATION: t }).as_object().unwrap().clone())
                 .unwrap_or_default(),
@@ -1071,12 +813,14 @@ mod tests {
             Some(&re),
         );
         assert_eq!(keep.len(), 1);
-        assert_eq!(keep[0].egi_tag(), Some("24.04"));
+        assert_eq!(keep[0].1, "24.04");
         assert_eq!(skip.len(), 2);
         assert!(skip[0].reason.contains("no eu.egi.cloud.tag"));
-        assert!(skip[1].reason.contains("does not match"));
+        assert!(skip[1].reason.contains("no tag matches"), "{skip:?}");
+        // No pattern: the first tag.
         let (keep, _) = select(vec![a(Some("x")), a(None)], None);
         assert_eq!(keep.len(), 1);
+        assert_eq!(keep[0].1, "latest");
     }
 
     #[test]
@@ -1111,7 +855,15 @@ mod tests {
             size: 10,
             annotations: ann.as_object().unwrap().clone(),
         };
-        let d = desired("harbor-egi", &reg, &a, &l, Visibility::Shared, &conv()).unwrap();
+        let d = desired(
+            "harbor-egi",
+            &reg,
+            &a,
+            "24.04",
+            &l,
+            Visibility::Shared,
+            &conv(),
+        );
         let r = "registry.egi.eu/egi_vm_images/ubuntu:24.04-sha256:m";
         assert_eq!(d.appdb_id, r);
         assert_eq!(d.name, "EGI egi_vm_images/ubuntu:24.04");
@@ -1152,8 +904,8 @@ mod tests {
             name: "EGI p/other:1".into(),
             ..old.clone()
         };
-        let actions = plan::plan(
-            ListMode::Current,
+        let actions = crate::images::plan::plan(
+            crate::images::plan::ListMode::Current,
             std::slice::from_ref(&d),
             &[old.clone(), gone.clone()],
             &[],

@@ -4,7 +4,16 @@
 //! `hepix.yaml` (PyPI atrope 2.0: the same without `type`), with
 //! `vo_map.yaml` (`{<vo>: {project_id: ...}}`), and cloudkeeper's
 //! `image-lists.conf` (one URL per line, `#` comments; tokens in the URL's
-//! userinfo). `type: harbor` sources are reported as not supported here.
+//! userinfo).
+//!
+//! atrope's `type: harbor` sources (EGI's catch-all only writes these):
+//! the top-level `harbor:` block holds defaults merged into each; `api_url`
+//! (`https://<host>/api/v2.0`), `registry_host` (must be the API's host),
+//! `project`, `prefix`, `tag_pattern` (Python `re.match`: anchored at the
+//! start only), `auth_user`/`auth_password`, `vos`, `enabled`. Settings we
+//! cannot honour (`verify_ssl: false`, a raw `token` header,
+//! `subscribed_images`/`images`) skip the source with a problem rather than
+//! run it differently.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +21,9 @@ use std::path::Path;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::sections::images::{Endorser, ListSource, Subscription, Visibility};
+use crate::config::sections::images::{
+    Endorser, HarborSubscription, ListSource, Subscription, Visibility,
+};
 use crate::secret::Secret;
 
 /// A subscription from a legacy file.
@@ -24,6 +35,28 @@ pub struct LegacySource {
     pub token: Option<Secret>,
     /// Projects to share with, by id (atrope `vos` through `vo_map.yaml`).
     pub projects: Vec<String>,
+}
+
+/// A `type: harbor` source from atrope's `sources.yaml`.
+#[derive(Debug, Clone)]
+pub struct LegacyRegistry {
+    /// The subscription.
+    pub sub: HarborSubscription,
+    /// `auth_password` (with `auth_user` as the subscription's robot).
+    pub password: Option<Secret>,
+    /// Projects to share with, by id (`vos` through `vo_map.yaml`).
+    pub projects: Vec<String>,
+}
+
+/// What atrope's `sources.yaml` defines.
+#[derive(Debug, Clone, Default)]
+pub struct AtropeSources {
+    /// Image-list sources.
+    pub lists: Vec<LegacySource>,
+    /// Harbor sources.
+    pub registries: Vec<LegacyRegistry>,
+    /// Sources skipped or partly used, with why.
+    pub problems: Vec<String>,
 }
 
 fn read_yaml(path: &Path) -> Result<Value, String> {
@@ -49,12 +82,18 @@ pub fn atrope_vo_map(path: &Path) -> Result<BTreeMap<String, String>, String> {
 pub fn atrope_sources(
     path: &Path,
     vo_map: &BTreeMap<String, String>,
-) -> Result<(Vec<LegacySource>, Vec<String>), String> {
+) -> Result<AtropeSources, String> {
     let v = read_yaml(path)?;
     let Value::Object(m) = v else {
         return Err(format!("{}: expected a mapping of sources", path.display()));
     };
+    let defaults = m
+        .get("harbor")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut out = Vec::new();
+    let mut registries = Vec::new();
     let mut problems = Vec::new();
     for (name, s) in m {
         if name == "harbor" {
@@ -62,6 +101,17 @@ pub fn atrope_sources(
         }
         let at = |k: &str| format!("{}: {name}.{k}", path.display());
         let kind = s.get("type").and_then(Value::as_str).unwrap_or("hepix");
+        if kind == "harbor" {
+            let mut merged = defaults.clone();
+            if let Value::Object(o) = &s {
+                merged.extend(o.clone());
+            }
+            match atrope_harbor(&name, &merged, vo_map, &at, &mut problems) {
+                Ok(r) => registries.push(r),
+                Err(why) => problems.push(why),
+            }
+            continue;
+        }
         if kind != "hepix" {
             problems.push(format!(
                 "{}: source type `{kind}` is not supported by this release; skipped",
@@ -108,16 +158,7 @@ pub fn atrope_sources(
                 .unwrap_or_default()
         };
         let vos = strings("vos");
-        let mut projects = Vec::new();
-        for vo in &vos {
-            match vo_map.get(vo) {
-                Some(p) => projects.push(p.clone()),
-                None => problems.push(format!(
-                    "{}: VO {vo} is not in vo_map.yaml; not shared with it",
-                    at("vos")
-                )),
-            }
-        }
+        let mut projects = vo_projects(&vos, vo_map, &at, &mut problems);
         // atrope 2.0 `project`: share with that project id.
         if let Some(p) = s
             .get("project")
@@ -154,7 +195,118 @@ pub fn atrope_sources(
             projects,
         });
     }
-    Ok((out, problems))
+    Ok(AtropeSources {
+        lists: out,
+        registries,
+        problems,
+    })
+}
+
+/// Project ids of `vos` through `vo_map`; unknown VOs are problems.
+fn vo_projects(
+    vos: &[String],
+    vo_map: &BTreeMap<String, String>,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for vo in vos {
+        match vo_map.get(vo) {
+            Some(p) => out.push(p.clone()),
+            None => problems.push(format!(
+                "{}: VO {vo} is not in vo_map.yaml; not shared with it",
+                at("vos")
+            )),
+        }
+    }
+    out
+}
+
+/// One atrope `type: harbor` source (defaults merged in).
+fn atrope_harbor(
+    name: &str,
+    s: &serde_json::Map<String, Value>,
+    vo_map: &BTreeMap<String, String>,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Result<LegacyRegistry, String> {
+    let str_of = |k: &str| s.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let skip = |k: &str, why: &str| format!("{}: {why}; source skipped", at(k));
+    if s.get("verify_ssl").and_then(Value::as_bool) == Some(false) {
+        return Err(skip(
+            "verify_ssl",
+            "TLS verification cannot be turned off here; put the registry's CA into paths.ca-dir",
+        ));
+    }
+    if str_of("token").is_some() {
+        return Err(skip(
+            "token",
+            "a raw Authorization token is not supported; use auth_user/auth_password (a robot account)",
+        ));
+    }
+    for k in ["subscribed_images", "images"] {
+        if s.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+        {
+            return Err(skip(k, "subscribing to single images of a Harbor project is not supported; use tag_pattern"));
+        }
+    }
+    let api = str_of("api_url").ok_or_else(|| skip("api_url", "api_url is required"))?;
+    let api = Url::parse(api).map_err(|e| skip("api_url", &format!("not a URL: {e}")))?;
+    let mut registry = api.clone();
+    let path = api.path().trim_end_matches('/');
+    let base_path = path
+        .strip_suffix("/api/v2.0")
+        .ok_or_else(|| skip("api_url", "expected https://<harbor host>/api/v2.0"))?;
+    registry.set_path(if base_path.is_empty() { "/" } else { base_path });
+    if let Some(h) = str_of("registry_host") {
+        let api_host = match (api.host_str(), api.port()) {
+            (Some(x), Some(p)) => format!("{x}:{p}"),
+            (Some(x), None) => x.to_string(),
+            _ => String::new(),
+        };
+        if h != api_host {
+            return Err(skip(
+                "registry_host",
+                &format!("the registry must be served by the Harbor host {api_host}, not {h}"),
+            ));
+        }
+    }
+    let project = str_of("project").ok_or_else(|| skip("project", "project is required"))?;
+    let vos: Vec<String> = s
+        .get("vos")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let projects = vo_projects(&vos, vo_map, at, problems);
+    let visibility = match s.get("sharing_model").and_then(Value::as_str) {
+        _ if !projects.is_empty() => Visibility::Shared,
+        Some("public") => Visibility::Public,
+        Some("community") => Visibility::Community,
+        _ => Visibility::Private,
+    };
+    Ok(LegacyRegistry {
+        sub: HarborSubscription {
+            name: name.to_string(),
+            registry,
+            projects: vec![project.to_string()],
+            repository: None,
+            // Python `re.match`: a match at the start is enough.
+            tag_pattern: str_of("tag_pattern").map(|p| format!("(?:{p}).*")),
+            vos: Vec::new(),
+            visibility,
+            prefix: str_of("prefix").unwrap_or("").to_string(),
+            robot: str_of("auth_user").map(String::from),
+            enabled: s.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        },
+        password: str_of("auth_password").map(Secret::new),
+        projects,
+    })
 }
 
 /// cloudkeeper `image-lists.conf`: one list URL per line. Names are
@@ -198,18 +350,37 @@ mod tests {
         let src = dir.path().join("sources.yaml");
         std::fs::write(
             &src,
-            "vo.fedcloud.egi.eu:\n  type: hepix\n  url: https://h/l.list\n  enabled: true\n  endorser: {dn: /CN=E, ca: /CN=CA}\n  token: t0k\n  images: [a]\n  prefix: 'F '\n  vos: [fedcloud.egi.eu, unknown]\nharbor:\n  api_url: x\negi_vm_images:\n  type: harbor\n",
+            "vo.fedcloud.egi.eu:\n  type: hepix\n  url: https://h/l.list\n  enabled: true\n  endorser: {dn: /CN=E, ca: /CN=CA}\n  token: t0k\n  images: [a]\n  prefix: 'F '\n  vos: [fedcloud.egi.eu, unknown]\nharbor:\n  api_url: https://registry.egi.eu/api/v2.0\n  registry_host: registry.egi.eu\n  prefix: 'registry.egi.eu '\n  tag_pattern: '^[^-]*$'\negi_vm_images:\n  type: harbor\n  project: egi_vm_images\n  vos: [fedcloud.egi.eu]\n  auth_user: robot$x\n  auth_password: pw\ninsecure:\n  type: harbor\n  project: p\n  verify_ssl: false\n",
         )
         .unwrap();
         let map = dir.path().join("vo_map.yaml");
         std::fs::write(&map, "fedcloud.egi.eu:\n  project_id: p1\n").unwrap();
         let vm = atrope_vo_map(&map).unwrap();
-        let (s, problems) = atrope_sources(&src, &vm).unwrap();
+        let got = atrope_sources(&src, &vm).unwrap();
+        let s = &got.lists;
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].projects, vec!["p1"]);
         assert_eq!(s[0].sub.visibility, Visibility::Shared);
         assert_eq!(s[0].token.as_ref().unwrap().expose(), "t0k");
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        // unknown VO; insecure harbor source skipped
+        assert_eq!(got.problems.len(), 2, "{:?}", got.problems);
+        assert!(
+            got.problems[1].contains("insecure.verify_ssl"),
+            "{:?}",
+            got.problems
+        );
+        let r = &got.registries;
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].sub.registry.as_str(), "https://registry.egi.eu/");
+        assert_eq!(r[0].sub.projects, vec!["egi_vm_images"]);
+        assert_eq!(r[0].sub.prefix, "registry.egi.eu ");
+        assert_eq!(r[0].sub.robot.as_deref(), Some("robot$x"));
+        assert_eq!(r[0].password.as_ref().unwrap().expose(), "pw");
+        assert_eq!(r[0].projects, vec!["p1"]);
+        assert_eq!(r[0].sub.visibility, Visibility::Shared);
+        // atrope's re.match: anchored at the start only
+        let re = regex::Regex::new(r[0].sub.tag_pattern.as_deref().unwrap()).unwrap();
+        assert!(re.is_match("24.04"));
         let ck = dir.path().join("image-lists.conf");
         std::fs::write(&ck, "# c\nhttps://tok:x-oauth-basic@h/vo/a/image.list\n\n").unwrap();
         let e = Endorser {

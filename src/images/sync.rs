@@ -16,16 +16,19 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::sections::images::{ExpiredList, ListSource, Section, Subscription, Visibility};
+use crate::config::sections::images::{
+    ExpiredList, HarborSubscription, ListSource, Section, Subscription, Visibility,
+};
 use crate::openstack::Session;
 use crate::secret::Secret;
 
 use super::cache::Index;
-use super::fetch::{FetchError, Fetcher};
+use super::fetch::{Auth, FetchError, Fetcher, Want};
 use super::format::{self, Format};
 use super::glance::{self, MemberProject, Upload};
+use super::harbor;
 use super::list::{self, ImageList, ListImage};
-use super::plan::{self, Action, Conventions, Desired, ListMode};
+use super::plan::{self, Action, Conventions, Desired, Existing, ListMode};
 use super::policy::{self, Endorser, Freshness, LastGood};
 use super::smime::{self, Relax};
 
@@ -90,6 +93,25 @@ impl Context {
     fn save_last_good(&self, name: &str, l: &LastGood) -> std::io::Result<()> {
         crate::state::write_atomic(
             &self.state_file(name),
+            &serde_json::to_vec_pretty(l).expect("state JSON"),
+            0o600,
+        )
+    }
+    fn listing_file(&self, name: &str) -> PathBuf {
+        self.state_dir
+            .join("images")
+            .join("registries")
+            .join(format!("{name}.json"))
+    }
+    /// The last good listing of registry source `name`.
+    pub fn last_listing(&self, name: &str) -> Option<LastListing> {
+        std::fs::read(self.listing_file(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+    fn save_listing(&self, name: &str, l: &LastListing) -> std::io::Result<()> {
+        crate::state::write_atomic(
+            &self.listing_file(name),
             &serde_json::to_vec_pretty(l).expect("state JSON"),
             0o600,
         )
@@ -274,6 +296,12 @@ pub struct SourceReport {
     /// The last good list kept (on failure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_good: Option<LastGood>,
+    /// What a registry source listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryInfo>,
+    /// The last good listing of a registry source (on failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_listing: Option<LastListing>,
     /// Warnings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -282,17 +310,23 @@ pub struct SourceReport {
 }
 
 impl SourceReport {
-    fn new(src: &Source) -> Self {
+    /// An empty `ok` report of source `name`.
+    pub fn named(name: &str, origin: &str) -> Self {
         SourceReport {
-            name: src.sub.name.clone(),
-            origin: src.origin.clone(),
+            name: name.to_string(),
+            origin: origin.to_string(),
             status: "ok",
             failure: None,
             list: None,
             last_good: None,
+            registry: None,
+            last_listing: None,
             warnings: Vec::new(),
             images: Vec::new(),
         }
+    }
+    fn new(src: &Source) -> Self {
+        Self::named(&src.sub.name, &src.origin)
     }
 }
 
@@ -375,7 +409,8 @@ async fn start(
     Ok((accepted, rep))
 }
 
-/// Synchronise one source. `dry_run`: plan only, change nothing.
+/// Synchronise one image-list source. `dry_run`: plan only, change
+/// nothing.
 pub async fn sync_source(
     ctx: &Context,
     g: &GlanceAccess,
@@ -402,7 +437,7 @@ pub async fn sync_source(
     let conv = ctx.conventions();
     let vis = visibility(src.sub.visibility);
     let mut desired: Vec<Desired> = Vec::new();
-    let mut wanted: BTreeMap<String, ListImage> = BTreeMap::new();
+    let mut items: BTreeMap<String, Item> = BTreeMap::new();
     for img in &accepted.list.images {
         match policy::image_wanted(img, &src.sub.images, ctx.now) {
             Ok(()) => {
@@ -414,30 +449,368 @@ pub async fn sync_source(
                     vis,
                     &conv,
                 ));
-                wanted.insert(img.identifier.as_str().to_string(), img.clone());
+                items.insert(
+                    img.identifier.as_str().to_string(),
+                    Item::List(Box::new(img.clone())),
+                );
             }
             Err(why) => {
                 tracing::info!(list = %src.sub.name, image = %img.identifier, reason = ?why, "image not wanted")
             }
         }
     }
+    let plan = Planned {
+        mode,
+        desired,
+        items,
+        vis,
+        by_name: false,
+    };
+    let rep = reconcile(ctx, g, Feed::List(src), plan, dry_run, |_| Ok(()), rep).await;
+    if !dry_run && rep.failure.is_none() {
+        if let Err(e) = ctx.save_last_good(&src.sub.name, &accepted.last_good) {
+            tracing::warn!(list = %src.sub.name, error = %e, "could not save the list state");
+        }
+    }
+    rep
+}
+
+/// A `type: harbor` subscription ready to run.
+#[derive(Debug, Clone)]
+pub struct RegistrySource {
+    /// The subscription.
+    pub sub: HarborSubscription,
+    /// The Harbor client and filters.
+    pub harbor: harbor::HarborSource,
+    /// Where it was defined.
+    pub origin: String,
+}
+
+/// What a registry listing found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryInfo {
+    /// The registry (credentials redacted).
+    pub registry: String,
+    /// Artifacts listed per Harbor project.
+    pub projects: BTreeMap<String, usize>,
+    /// Artifacts that become images.
+    pub images: usize,
+    /// Artifacts left out (no `eu.egi.cloud.tag`, tag pattern), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+    /// Artifacts whose manifest is unusable, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<String>,
+}
+
+/// The last good listing of a registry source (its state file).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LastListing {
+    /// When it was listed.
+    pub fetched_at: DateTime<Utc>,
+    /// Artifacts per project.
+    pub projects: BTreeMap<String, usize>,
+    /// Images wanted.
+    pub images: usize,
+}
+
+/// A registry listing: the report view and the images it wants.
+pub struct Listed {
+    /// The report view.
+    pub info: RegistryInfo,
+    /// Desired Glance image, artifact and its image layer.
+    pub wanted: Vec<(Desired, harbor::Artifact, harbor::Layer)>,
+}
+
+/// Manifests read at once.
+const MANIFESTS_IN_FLIGHT: usize = 8;
+
+/// List a registry source: every project's artifacts, the selection, and
+/// each selected artifact's image layer. A listing or transport failure
+/// fails the source (nothing changes in Glance); an artifact whose
+/// manifest is unusable is left out and reported.
+pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
+    let h = &src.harbor;
+    let registry = crate::openstack::error::redact_url(h.harbor.base());
+    let failed = |what: String, e: &harbor::HarborError| Failure {
+        stage: "listing",
+        error: format!("registry source {} ({registry}): {what}: {e}", src.sub.name),
+        remedy: format!("{}; nothing was changed", e.remedy()),
+    };
+    let mut arts = Vec::new();
+    let mut projects = BTreeMap::new();
+    for p in &h.projects {
+        let found = h
+            .harbor
+            .project_artifacts(p, h.repo_filter.as_ref())
+            .await
+            .map_err(|e| failed(format!("project {p}"), &e))?;
+        projects.insert(p.clone(), found.len());
+        arts.extend(found);
+    }
+    let (keep, skipped) = harbor::select(arts, h.tag_pattern.as_ref());
+    type Got = (
+        harbor::Artifact,
+        String,
+        Result<harbor::Layer, harbor::HarborError>,
+    );
+    let layers: Vec<Got> = stream::iter(keep)
+        .map(|(a, tag)| async move {
+            let l = h.harbor.layer(&a).await;
+            (a, tag, l)
+        })
+        .buffered(MANIFESTS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut conv = ctx.conventions();
+    conv.prefix.push_str(&src.sub.prefix);
+    let mut wanted = Vec::new();
+    let mut rejected = Vec::new();
+    for (a, tag, l) in layers {
+        match l {
+            Ok(layer) => {
+                let d = harbor::desired(
+                    &src.sub.name,
+                    h.harbor.base(),
+                    &a,
+                    &tag,
+                    &layer,
+                    h.visibility,
+                    &conv,
+                );
+                wanted.push((d, a, layer));
+            }
+            Err(e @ harbor::HarborError::Shape { .. }) => {
+                tracing::warn!(source = %src.sub.name, artifact = %format!("{}@{}", a.repository, a.digest), error = %e, "artifact left out");
+                rejected.push(format!("{}@{}: {e}", a.repository, a.digest));
+            }
+            Err(e) => {
+                return Err(failed(
+                    format!("manifest of {}@{}", a.repository, a.digest),
+                    &e,
+                ))
+            }
+        }
+    }
+    Ok(Listed {
+        info: RegistryInfo {
+            registry,
+            projects,
+            images: wanted.len(),
+            skipped: skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.artifact, s.reason))
+                .collect(),
+            rejected,
+        },
+        wanted,
+    })
+}
+
+fn listing_failed(ctx: &Context, mut rep: SourceReport, f: Failure) -> SourceReport {
+    tracing::error!(source = %rep.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "registry listing failed; nothing changed in Glance");
+    rep.status = "failed";
+    rep.failure = Some(f);
+    rep.last_listing = ctx.last_listing(&rep.name);
+    rep
+}
+
+/// The repository path (`<project>/<repo>`) of a registry `appdb_id`
+/// (`<host>/<project>/<repo>:<tag>-<digest>`).
+fn registry_repo(appdb_id: &str) -> &str {
+    let rest = appdb_id.split_once('/').map(|(_, r)| r).unwrap_or("");
+    rest.split_once(':').map(|(r, _)| r).unwrap_or(rest)
+}
+
+/// Synchronise one registry source. A project that lists no artifacts
+/// while Glance holds images from it refuses the run (a registry outage or
+/// a robot account that lost access looks exactly like this) unless
+/// `accept_empty`.
+pub async fn sync_registry(
+    ctx: &Context,
+    g: &GlanceAccess,
+    src: &RegistrySource,
+    dry_run: bool,
+    accept_empty: bool,
+) -> SourceReport {
+    let mut rep = SourceReport::named(&src.sub.name, &src.origin);
+    if !src.sub.enabled {
+        rep.status = "disabled";
+        return rep;
+    }
+    let listed = match list_registry(ctx, src).await {
+        Ok(l) => l,
+        Err(f) => return listing_failed(ctx, rep, f),
+    };
+    let info = listed.info.clone();
+    rep.registry = Some(listed.info);
+    let mut desired = Vec::new();
+    let mut items = BTreeMap::new();
+    for (d, a, l) in listed.wanted {
+        items.insert(d.appdb_id.clone(), Item::Layer(Box::new((a, l))));
+        desired.push(d);
+    }
+    let plan = Planned {
+        mode: ListMode::Current,
+        desired,
+        items,
+        vis: src.harbor.visibility,
+        by_name: true,
+    };
+    let guard = |ours: &[Existing]| -> Result<(), Failure> {
+        if accept_empty {
+            return Ok(());
+        }
+        for (p, _) in info.projects.iter().filter(|(_, n)| **n == 0) {
+            let held = ours
+                .iter()
+                .filter(|e| {
+                    e.appdb_id()
+                        .is_some_and(|id| registry_repo(id).starts_with(&format!("{p}/")))
+                })
+                .count();
+            if held > 0 {
+                return Err(Failure {
+                    stage: "listing",
+                    error: format!(
+                        "registry source {} ({}): project {p} lists no artifacts, but Glance holds {held} image(s) from it",
+                        src.sub.name, info.registry
+                    ),
+                    remedy: format!(
+                        "nothing was retired: a registry outage or a robot account that lost access looks like this; if the project was emptied on purpose, run `appliance images sync --source {} --accept-empty`",
+                        src.sub.name
+                    ),
+                });
+            }
+        }
+        Ok(())
+    };
+    let mut rep = reconcile(ctx, g, Feed::Registry(src), plan, dry_run, guard, rep).await;
+    if rep.failure.is_some() {
+        rep.last_listing = ctx.last_listing(&src.sub.name);
+    }
+    if !dry_run && rep.failure.is_none() {
+        let l = LastListing {
+            fetched_at: ctx.now,
+            projects: info.projects.clone(),
+            images: info.images,
+        };
+        if let Err(e) = ctx.save_listing(&src.sub.name, &l) {
+            tracing::warn!(source = %src.sub.name, error = %e, "could not save the listing state");
+        }
+    }
+    rep
+}
+
+/// Where a source's images come from.
+#[derive(Clone, Copy)]
+enum Feed<'a> {
+    /// A signed image list.
+    List(&'a Source),
+    /// A Harbor registry.
+    Registry(&'a RegistrySource),
+}
+
+impl Feed<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Feed::List(s) => &s.sub.name,
+            Feed::Registry(s) => &s.sub.name,
+        }
+    }
+    /// How errors name this feed.
+    fn what(&self) -> String {
+        match self {
+            Feed::List(s) => format!("list {}", s.sub.name),
+            Feed::Registry(s) => format!("registry source {}", s.sub.name),
+        }
+    }
+    /// How errors name an image of this feed.
+    fn image(&self, appdb_id: &str) -> String {
+        format!("{}, image {appdb_id}", self.what())
+    }
+}
+
+/// What an image is made from.
+#[derive(Debug, Clone)]
+enum Item {
+    /// A list entry (`hv:uri`, size, sha512).
+    List(Box<ListImage>),
+    /// A registry artifact's image layer (size, sha256).
+    Layer(Box<(harbor::Artifact, harbor::Layer)>),
+}
+
+/// A source's wanted state, ready to reconcile with Glance.
+struct Planned {
+    mode: ListMode,
+    desired: Vec<Desired>,
+    /// By `appdb_id`: what each desired image is made from.
+    items: BTreeMap<String, Item>,
+    vis: plan::Visibility,
+    /// Registry tags: an image of the same name is replaced only after
+    /// the new one is active ([`harbor::as_replacements`]).
+    by_name: bool,
+}
+
+fn plan_reports(actions: &[Action]) -> Vec<ImageReport> {
+    actions
+        .iter()
+        .map(|a| {
+            let (name, appdb_id, glance_id) = action_name(a);
+            let mut detail = BTreeMap::new();
+            detail.insert("plan".into(), serde_json::to_value(a).unwrap_or_default());
+            ImageReport {
+                appdb_id,
+                action: name.into(),
+                glance_id,
+                ok: true,
+                detail,
+                error: None,
+                remedy: None,
+            }
+        })
+        .collect()
+}
+
+/// Reconcile Glance with a source's wanted state: adoption lookup, plan,
+/// then (unless `dry_run`) creates (download, verify, upload, share;
+/// bounded in parallel) and the other steps. `guard` may refuse the run
+/// after seeing this source's images in Glance (nothing is changed then).
+async fn reconcile(
+    ctx: &Context,
+    g: &GlanceAccess,
+    feed: Feed<'_>,
+    p: Planned,
+    dry_run: bool,
+    guard: impl Fn(&[Existing]) -> Result<(), Failure>,
+    mut rep: SourceReport,
+) -> SourceReport {
+    let name = feed.name().to_string();
+    let conv = ctx.conventions();
     let glance_fail = |rep: &mut SourceReport, e: crate::openstack::Error| {
         rep.status = "failed";
         rep.failure = Some(Failure {
             stage: "glance",
-            error: format!("list {}: {e}", src.sub.name),
+            error: format!("{}: {e}", feed.what()),
             remedy: "check Glance and the site credential; nothing was changed".into(),
         });
     };
-    let (ours, mut others) = match glance::existing(&g.owner, &conv.tag, &src.sub.name).await {
+    let (ours, mut others) = match glance::existing(&g.owner, &conv.tag, &name).await {
         Ok(x) => x,
         Err(e) => {
             glance_fail(&mut rep, e);
             return rep;
         }
     };
-    // Adoption candidates without our tag (cloudkeeper-os, hand uploads).
-    for d in &desired {
+    if let Err(f) = guard(&ours) {
+        tracing::error!(source = %name, error = %f.error, remedy = %f.remedy, "source refused; nothing changed in Glance");
+        rep.status = "failed";
+        rep.failure = Some(f);
+        return rep;
+    }
+    // Adoption candidates without our tag (atrope, cloudkeeper-os, hand
+    // uploads).
+    for d in &p.desired {
         let known = ours
             .iter()
             .chain(&others)
@@ -452,44 +825,31 @@ pub async fn sync_source(
             }
         }
     }
-    let actions = plan::plan(
-        mode,
-        &desired,
+    let mut actions = plan::plan(
+        p.mode,
+        &p.desired,
         &ours,
         &others,
         &conv.tag,
         ctx.now,
         chrono::Duration::minutes(ctx.section.stuck_minutes as i64),
     );
+    if p.by_name {
+        actions = harbor::as_replacements(actions, &p.desired, &ours);
+    }
     if dry_run {
-        for a in &actions {
-            let (name, appdb_id, glance_id) = action_name(a);
-            let mut detail = BTreeMap::new();
-            detail.insert("plan".into(), serde_json::to_value(a).unwrap_or_default());
-            rep.images.push(ImageReport {
-                appdb_id,
-                action: name.into(),
-                glance_id,
-                ok: true,
-                detail,
-                error: None,
-                remedy: None,
-            });
-        }
+        rep.images = plan_reports(&actions);
         return rep;
     }
-    if let Err(e) = ctx.save_last_good(&src.sub.name, &accepted.last_good) {
-        tracing::warn!(list = %src.sub.name, error = %e, "could not save the list state");
-    }
-    let members = g.members.get(&src.sub.name).cloned().unwrap_or_default();
+    let members = g.members.get(&name).cloned().unwrap_or_default();
     let desired_by_id: BTreeMap<&str, &Desired> =
-        desired.iter().map(|d| (d.appdb_id.as_str(), d)).collect();
+        p.desired.iter().map(|d| (d.appdb_id.as_str(), d)).collect();
     let existing_status: BTreeMap<String, String> = ours
         .iter()
         .chain(&others)
         .map(|e| (e.id.clone(), e.status.clone()))
         .collect();
-    let dir = ctx.cache_dir(&src.sub.name);
+    let dir = ctx.cache_dir(&name);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         rep.status = "failed";
         rep.failure = Some(Failure {
@@ -500,6 +860,7 @@ pub async fn sync_source(
         return rep;
     }
     let index = Arc::new(Mutex::new(Index::load(&dir)));
+    let vis = p.vis;
 
     // Creates (download + upload), bounded in parallel.
     let creates: Vec<&Action> = actions
@@ -512,11 +873,12 @@ pub async fn sync_source(
                 unreachable!()
             };
             let d = desired_by_id[appdb_id.as_str()];
-            let img = &wanted[appdb_id.as_str()];
+            let item = &p.items[appdb_id.as_str()];
             let index = index.clone();
             let members = &members;
             let existing_status = &existing_status;
             let dir = &dir;
+            let name = &name;
             async move {
                 let mut r = ImageReport {
                     appdb_id: appdb_id.clone(),
@@ -527,7 +889,7 @@ pub async fn sync_source(
                     error: None,
                     remedy: None,
                 };
-                match create_one(ctx, g, src, d, img, dir, &index, members, &mut r).await {
+                match create_one(ctx, g, feed, d, item, dir, &index, members, &mut r).await {
                     Ok(id) => {
                         r.ok = true;
                         r.glance_id = Some(id);
@@ -543,7 +905,7 @@ pub async fn sync_source(
                         }
                     }
                     Err((e, remedy)) => {
-                        tracing::error!(list = %src.sub.name, image = %appdb_id, error = %e, remedy = %remedy, "image not synchronised");
+                        tracing::error!(source = %name, image = %appdb_id, error = %e, remedy = %remedy, "image not synchronised; an image it replaces is kept");
                         r.error = Some(e);
                         r.remedy = Some(remedy);
                     }
@@ -560,10 +922,10 @@ pub async fn sync_source(
     }
 
     for a in &actions {
-        let (name, appdb_id, glance_id) = action_name(a);
+        let (step, appdb_id, glance_id) = action_name(a);
         let mut r = ImageReport {
             appdb_id: appdb_id.clone(),
-            action: name.into(),
+            action: step.into(),
             glance_id: glance_id.clone(),
             ok: true,
             detail: BTreeMap::new(),
@@ -619,12 +981,12 @@ pub async fn sync_source(
             }
         };
         if let Err(e) = res {
-            tracing::error!(list = %src.sub.name, image = %appdb_id, glance_id = ?glance_id, error = %e, "Glance step failed");
+            tracing::error!(source = %name, image = %appdb_id, glance_id = ?glance_id, error = %e, "Glance step failed");
             r.ok = false;
             r.remedy = Some(e.remedy().into());
             r.error = Some(e.to_string());
         } else {
-            tracing::info!(list = %src.sub.name, image = %appdb_id, glance_id = ?glance_id, action = name, "done");
+            tracing::info!(source = %name, image = %appdb_id, glance_id = ?glance_id, action = step, "done");
         }
         rep.images.push(r);
     }
@@ -658,21 +1020,24 @@ async fn share_if(
 async fn create_one(
     ctx: &Context,
     g: &GlanceAccess,
-    src: &Source,
+    feed: Feed<'_>,
     d: &Desired,
-    img: &ListImage,
+    item: &Item,
     dir: &Path,
     index: &Arc<Mutex<Index>>,
     members: &[MemberProject],
     r: &mut ImageReport,
 ) -> Result<String, (String, String)> {
-    let path = ensure_cached(ctx, src, img, dir, index, r).await?;
-    let (upload_path, fmt, sha) = prepare(ctx, dir, &path, img, index, r).await.map_err(|e| {
-        (
-            format!("list {}, image {}: {e}", src.sub.name, img.identifier),
-            "the image's format cannot be used by this site; see the error".to_string(),
-        )
-    })?;
+    let (path, sha512) = ensure_cached(ctx, feed, item, dir, index, r).await?;
+    let (upload_path, fmt, sha) =
+        prepare(ctx, dir, &path, &sha512, index, r)
+            .await
+            .map_err(|e| {
+                (
+                    format!("{}: {e}", feed.image(&d.appdb_id)),
+                    "the image's format cannot be used by this site; see the error".to_string(),
+                )
+            })?;
     r.detail.insert("format".into(), fmt.as_str().into());
     let size = std::fs::metadata(&upload_path)
         .map(|m| m.len())
@@ -705,59 +1070,102 @@ async fn create_one(
         .await
         .map_err(|e| {
             (
-                format!("list {}, image {}: {e}", src.sub.name, img.identifier),
+                format!("{}: {e}", feed.image(&d.appdb_id)),
                 e.remedy().to_string(),
             )
         })
 }
 
-/// The verified file of `img` in the cache: an indexed, unchanged file is
-/// used as is (never hashed again); otherwise it is downloaded through the
-/// verifier and indexed.
+/// The verified file of an item in the cache and its sha512: an indexed,
+/// unchanged file is used as is (never hashed again); otherwise it is
+/// downloaded through the verifier (the list's sha512, or the layer's
+/// sha256) and indexed.
 async fn ensure_cached(
     ctx: &Context,
-    src: &Source,
-    img: &ListImage,
+    feed: Feed<'_>,
+    item: &Item,
     dir: &Path,
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
-) -> Result<PathBuf, (String, String)> {
-    let name = img.identifier.file_name();
-    let cached = index.lock().expect("index").verified(&name, &img.sha512);
-    if let Some(p) = cached {
-        r.detail.insert("cache".into(), "hit".into());
-        return Ok(p);
-    }
-    // Same-origin token only: never hand a list token to another host.
-    let token = match &src.sub.source {
-        ListSource::Url(u) if u.origin() == img.uri.origin() => src.token.as_ref(),
-        _ => None,
+) -> Result<(PathBuf, String), (String, String)> {
+    let fail = |id: &str, e: String, remedy: &str| {
+        (format!("{}: {e}", feed.image(id)), remedy.to_string())
     };
-    let dl = ctx
-        .fetcher
-        .download(&img.uri, token, img.size, &img.sha512, dir, &name)
-        .await
-        .map_err(|e| {
-            (
-                format!("list {}, image {}: {e}", src.sub.name, img.identifier),
-                e.remedy().to_string(),
-            )
-        })?;
+    let dl = match (feed, item) {
+        (Feed::List(src), Item::List(img)) => {
+            let name = img.identifier.file_name();
+            let cached = index.lock().expect("index").verified(&name, &img.sha512);
+            if let Some(p) = cached {
+                r.detail.insert("cache".into(), "hit".into());
+                return Ok((p, img.sha512.clone()));
+            }
+            // Same-origin token only: never hand a list token to another host.
+            let token = match &src.sub.source {
+                ListSource::Url(u) if u.origin() == img.uri.origin() => src.token.as_ref(),
+                _ => None,
+            };
+            ctx.fetcher
+                .download(
+                    &img.uri,
+                    Auth::list_token(token),
+                    img.size,
+                    Want::Sha512(&img.sha512),
+                    dir,
+                    &name,
+                )
+                .await
+                .map_err(|e| fail(img.identifier.as_str(), e.to_string(), e.remedy()))?
+        }
+        (Feed::Registry(src), Item::Layer(al)) => {
+            let (art, layer) = &**al;
+            let id = r.appdb_id.clone();
+            let name = layer.sha256_hex().to_string();
+            let known = index.lock().expect("index").digest(&name).map(String::from);
+            if let Some(sha512) = known {
+                r.detail.insert("cache".into(), "hit".into());
+                return Ok((dir.join(&name), sha512));
+            }
+            let (url, auth) = src
+                .harbor
+                .harbor
+                .blob_access(art, layer)
+                .await
+                .map_err(|e| fail(&id, e.to_string(), e.remedy()))?;
+            ctx.fetcher
+                .download(
+                    &url,
+                    auth.as_auth(),
+                    layer.size,
+                    Want::Sha256(layer.sha256_hex()),
+                    dir,
+                    &name,
+                )
+                .await
+                .map_err(|e| fail(&id, e.to_string(), e.remedy()))?
+        }
+        _ => unreachable!("items come from their own feed"),
+    };
     r.detail.insert("downloaded".into(), dl.transferred.into());
     if dl.resumed {
         r.detail.insert("resumed".into(), true.into());
     }
+    let name = dl
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
     index
         .lock()
         .expect("index")
-        .record(&name, &img.sha512)
+        .record(&name, &dl.sha512)
         .map_err(|e| {
             (
                 format!("{}: {e}", dl.path.display()),
                 "check paths.image-data".into(),
             )
         })?;
-    Ok(dl.path)
+    Ok((dl.path, dl.sha512))
 }
 
 /// Download-only run of one source (`images sync --download-only`): fetch
@@ -776,7 +1184,49 @@ pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
         rep.status = "expired";
         return rep;
     }
-    let dir = ctx.cache_dir(&src.sub.name);
+    let items: Vec<(String, Item)> = accepted
+        .list
+        .images
+        .iter()
+        .filter(|img| policy::image_wanted(img, &src.sub.images, ctx.now).is_ok())
+        .map(|img| {
+            (
+                img.identifier.as_str().to_string(),
+                Item::List(Box::new(img.clone())),
+            )
+        })
+        .collect();
+    cache_items(ctx, Feed::List(src), items, rep).await
+}
+
+/// Download-only run of one registry source: list, then download and
+/// verify every selected layer into the cache.
+pub async fn cache_registry(ctx: &Context, src: &RegistrySource) -> SourceReport {
+    let mut rep = SourceReport::named(&src.sub.name, &src.origin);
+    if !src.sub.enabled {
+        rep.status = "disabled";
+        return rep;
+    }
+    let listed = match list_registry(ctx, src).await {
+        Ok(l) => l,
+        Err(f) => return listing_failed(ctx, rep, f),
+    };
+    rep.registry = Some(listed.info);
+    let items = listed
+        .wanted
+        .into_iter()
+        .map(|(d, a, l)| (d.appdb_id, Item::Layer(Box::new((a, l)))))
+        .collect();
+    cache_items(ctx, Feed::Registry(src), items, rep).await
+}
+
+async fn cache_items(
+    ctx: &Context,
+    feed: Feed<'_>,
+    items: Vec<(String, Item)>,
+    mut rep: SourceReport,
+) -> SourceReport {
+    let dir = ctx.cache_dir(feed.name());
     if let Err(e) = std::fs::create_dir_all(&dir) {
         rep.status = "failed";
         rep.failure = Some(Failure {
@@ -787,19 +1237,13 @@ pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
         return rep;
     }
     let index = Arc::new(Mutex::new(Index::load(&dir)));
-    let wanted: Vec<&ListImage> = accepted
-        .list
-        .images
-        .iter()
-        .filter(|img| policy::image_wanted(img, &src.sub.images, ctx.now).is_ok())
-        .collect();
-    let results: Vec<ImageReport> = stream::iter(wanted)
-        .map(|img| {
+    let results: Vec<ImageReport> = stream::iter(items)
+        .map(|(appdb_id, item)| {
             let index = index.clone();
             let dir = &dir;
             async move {
                 let mut r = ImageReport {
-                    appdb_id: img.identifier.as_str().to_string(),
+                    appdb_id,
                     action: "cache".into(),
                     glance_id: None,
                     ok: false,
@@ -807,14 +1251,14 @@ pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
                     error: None,
                     remedy: None,
                 };
-                match ensure_cached(ctx, src, img, dir, &index, &mut r).await {
-                    Ok(p) => {
+                match ensure_cached(ctx, feed, &item, dir, &index, &mut r).await {
+                    Ok((p, _)) => {
                         r.ok = true;
                         r.detail
                             .insert("path".into(), p.display().to_string().into());
                     }
                     Err((e, remedy)) => {
-                        tracing::error!(list = %src.sub.name, image = %img.identifier, error = %e, remedy = %remedy, "image not cached");
+                        tracing::error!(source = %feed.name(), image = %r.appdb_id, error = %e, remedy = %remedy, "image not cached");
                         r.error = Some(e);
                         r.remedy = Some(remedy);
                     }
@@ -842,14 +1286,14 @@ async fn prepare(
     ctx: &Context,
     dir: &Path,
     path: &Path,
-    img: &ListImage,
+    sha512: &str,
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
 ) -> Result<(PathBuf, Format, String), String> {
-    let key = &img.sha512[..32];
+    let key = &sha512[..32.min(sha512.len())];
     let mut fmt = format::detect(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut cur = path.to_path_buf();
-    let mut sha = img.sha512.clone();
+    let mut sha = sha512.to_string();
     if fmt == Format::Ova && !ctx.formats.contains(&Format::Ova) {
         let disk_name = format!("{key}.disk");
         let disk = dir.join(&disk_name);

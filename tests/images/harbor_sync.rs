@@ -3,16 +3,18 @@
 //! listing with robot credentials and pagination, selection by
 //! `eu.egi.cloud.tag` and tag pattern, the Glance image atrope would make,
 //! and the layer download with its sha256 checked (a wrong digest leaves
-//! nothing behind).
+//! nothing behind). Then `appliance images sync` of `type: harbor`
+//! subscriptions into the reference site's real Glance.
 
-use fedcloud_appliance::images::harbor::{self, Harbor, LayerError};
+use fedcloud_appliance::images::fetch::{Auth, FetchError, Fetcher, Limits, Want};
+use fedcloud_appliance::images::harbor::{self, Harbor};
 use fedcloud_appliance::images::plan::{Conventions, Visibility};
 use fedcloud_appliance::secret::Secret;
 use fedcloud_appliance::testsrv::harbor as front;
 use serde_json::json;
 
 use super::harbor::{push_image, Registry};
-use super::sync::{block_on, random_bytes};
+use super::sync::{actions, block_on, random_bytes, var, World};
 
 #[test]
 fn harbor_source_lists_selects_and_downloads_verified_layers() {
@@ -85,7 +87,8 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
             .iter()
             .any(|s| s.artifact.starts_with("egi_vm_images/tool@")
                 && s.reason.contains("no eu.egi.cloud.tag")));
-        let a = &keep[0];
+        let (a, tag) = &keep[0];
+        assert_eq!(tag, "24.04");
         assert_eq!(a.digest, manifest_digest);
         assert_eq!(a.tags, vec!["24.04", "latest"]);
 
@@ -99,7 +102,7 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
             cloudkeeper_properties: false,
             min_ram_from_list: false,
         };
-        let d = harbor::desired("harbor-test", &base, a, &layer, Visibility::Shared, &c).unwrap();
+        let d = harbor::desired("harbor-test", &base, a, tag, &layer, Visibility::Shared, &c);
         let want_ref = format!(
             "127.0.0.1:{}/egi_vm_images/ubuntu:24.04-{manifest_digest}",
             base.port().unwrap()
@@ -118,12 +121,21 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
 
         // The layer: size and sha256 checked, sha512 computed.
         let dir = tempfile::tempdir().unwrap();
-        let f = hb
-            .download_layer(a, &layer, dir.path(), "ubuntu")
+        let fetcher = Fetcher::new(None, Limits::default()).unwrap();
+        let (url, auth) = hb.blob_access(a, &layer).await.unwrap();
+        let want = Want::Sha256(layer.digest.strip_prefix("sha256:").unwrap());
+        let f = fetcher
+            .download(&url, auth.as_auth(), layer.size, want, dir.path(), "ubuntu")
             .await
             .unwrap();
         assert_eq!(std::fs::read(&f.path).unwrap(), disk);
         assert_eq!(f.sha512, hex::encode(openssl::sha::sha512(&disk)));
+        // Without the robot's credentials the blob is refused.
+        let e = fetcher
+            .download(&url, Auth::None, layer.size, want, dir.path(), "anon")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("401"), "{e}");
 
         // Corrupted bytes of the right size (the registry's answer replaced
         // by a fault rule): a sha256 mismatch, and nothing is left behind.
@@ -141,36 +153,91 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let e = hb
-            .download_layer(a, &layer, dir.path(), "corrupt")
+        let e = fetcher
+            .download(
+                &url,
+                auth.as_auth(),
+                layer.size,
+                want,
+                dir.path(),
+                "corrupt",
+            )
             .await
             .unwrap_err();
-        assert!(matches!(e, LayerError::DigestMismatch { .. }), "{e}");
-        assert!(e.to_string().contains(&layer_digest), "{e}");
+        assert!(
+            matches!(e, FetchError::ChecksumMismatch { algo: "sha256", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(layer.sha256_hex()), "{e}");
         assert!(!dir.path().join("corrupt").exists());
         assert!(!dir.path().join(".partial").join("corrupt").exists());
 
         // Oversize: a layer size smaller than the blob.
-        let mut small = layer.clone();
-        small.size = 1000;
-        let e = hb
-            .download_layer(a, &small, dir.path(), "small")
+        let e = fetcher
+            .download(&url, auth.as_auth(), 1000, want, dir.path(), "small")
             .await
             .unwrap_err();
-        assert!(matches!(e, LayerError::Oversize { .. }), "{e}");
+        assert!(matches!(e, FetchError::Oversize { .. }), "{e}");
         assert!(!dir.path().join("small").exists());
     });
 }
 
-/// Into the reference site's real Glance: an artifact becomes an image with
-/// atrope's registry properties; a corrupted layer for a new digest of the
-/// same tag changes nothing; the new digest then replaces the old image
-/// only after its upload.
+/// A Harbor front with robot credentials over a fresh registry, served on
+/// the shared test runtime (it outlives the blocking CLI runs).
+fn harbor_front(reg: &Registry) -> (front::HarborServer, url::Url) {
+    let handle = fedcloud_appliance::testsrv::runtime();
+    let _g = handle.enter();
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    let h = front::serve(
+        tokio::net::TcpListener::from_std(std_l).unwrap(),
+        front::HarborOptions {
+            registry: url::Url::parse(&reg.url).unwrap(),
+            credentials: Some(("robot$sync".into(), "s3cret".into())),
+        },
+    )
+    .unwrap();
+    let base = url::Url::parse(&format!("http://{}", h.server.addr())).unwrap();
+    (h, base)
+}
+
+/// One plain HTTP request (status, body).
+fn http(method: &str, url: &str, json: Option<serde_json::Value>) -> (u16, String) {
+    let (method, url) = (method.to_string(), url.to_string());
+    block_on(async move {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut rq = c.request(method.parse().unwrap(), url);
+        if let Some(j) = json {
+            rq = rq.json(&j);
+        }
+        let r = rq.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    })
+}
+
+fn glance_ids(w: &World) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = w.glance().into_iter().map(|i| (i.id, i.status)).collect();
+    v.sort();
+    v
+}
+
+/// `appliance images sync` of a `type: harbor` subscription into the
+/// reference site's real Glance: an artifact becomes an image with atrope's
+/// registry properties, shared with the VOs' projects (memberships
+/// accepted); an unchanged registry changes nothing; a new digest for the
+/// tag whose layer is corrupted in transit changes nothing; intact, it
+/// replaces the old image only after its upload; a project that suddenly
+/// lists nothing retires nothing unless `--accept-empty`.
 #[test]
-fn serial_harbor_sync_into_glance_replaces_only_after_upload() {
-    use fedcloud_appliance::images::glance;
-    let owner_project = super::sync::var("REFSITE_PROJECT_ALPHA1_ID");
+fn harbor_subscription_syncs_shares_and_replaces_only_after_upload() {
     let reg = Registry::start();
+    let (_front, base) = harbor_front(&reg);
+    let mut w = World::new("harbor");
+    let name = format!("h{}", &w.tag[2..]);
+    w.subscriptions_extra = format!(
+        "    - name: {name}\n      type: harbor\n      registry: {base}\n      projects: [egi_vm_images]\n      tag-pattern: '24\\.04'\n      robot: robot$sync\n      prefix: 'EGI '\n      vos: [vo.alpha.example, vo.beta.example]\n"
+    );
+    w.secrets_extra = format!("images:\n  {name}:\n    password: s3cret\n");
     let disk_a = random_bytes(200_000);
     let disk_b = random_bytes(210_000);
     let ann = json!({
@@ -178,153 +245,222 @@ fn serial_harbor_sync_into_glance_replaces_only_after_upload() {
         "org.openstack.glance.architecture": "x86_64",
         "org.openstack.glance.os_distro": "ubuntu",
         "org.openstack.glance.os_version": "24.04",
-        "org.openstack.glance.disk_format": "raw",
     });
-    block_on(async {
-        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_l.set_nonblocking(true).unwrap();
-        let h = front::serve(
-            tokio::net::TcpListener::from_std(std_l).unwrap(),
-            front::HarborOptions {
-                registry: url::Url::parse(&reg.url).unwrap(),
-                credentials: None,
-            },
-        )
-        .unwrap();
-        let base = url::Url::parse(&format!("http://{}", h.server.addr())).unwrap();
-        let (digest_a, layer_a) =
-            push_image(&reg.url, "egi_vm_images/ubuntu", &["24.04"], &disk_a, &ann).await;
-        let owner = super::sync::session(&owner_project).await;
-        let tag = format!("t-harbor-{:08x}", rand::random::<u32>());
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let src = harbor::HarborSource {
-            name: format!("harbor-{tag}"),
-            harbor: Harbor::new(http.clone(), base.clone(), None),
-            projects: vec!["egi_vm_images".into()],
-            repo_filter: None,
-            tag_pattern: Some(regex::Regex::new(r"24\.04").unwrap()),
-            visibility: Visibility::Private,
-        };
-        let c = Conventions {
-            tag: tag.clone(),
-            prefix: "EGI ".into(),
-            cloudkeeper_properties: false,
-            min_ram_from_list: false,
-        };
-        let cache = tempfile::tempdir().unwrap();
-        let run = |src: harbor::HarborSource| {
-            let owner = owner.clone();
-            let c = c.clone();
-            let dir = cache.path().to_path_buf();
-            async move {
-                harbor::sync(
-                    &src,
-                    &owner,
-                    &c,
-                    &dir,
-                    chrono::Utc::now(),
-                    chrono::Duration::minutes(120),
-                    false,
-                )
-                .await
-                .unwrap()
-            }
-        };
-        let images = || {
-            let owner = owner.clone();
-            let tag = tag.clone();
-            let name = src.name.clone();
-            async move {
-                let (ours, _) = glance::existing(&owner, &tag, &name).await.unwrap();
-                ours
-            }
-        };
+    let (digest_a, layer_a) = block_on(push_image(
+        &reg.url,
+        "egi_vm_images/ubuntu",
+        &["24.04", "latest"],
+        &disk_a,
+        &ann,
+    ));
+    let src = ["--source", name.as_str()];
 
-        // 1. The artifact is synced with atrope's registry properties.
-        let rep = run(src.clone()).await;
-        assert_eq!(rep.steps.len(), 1, "{rep:#?}");
-        assert!(rep.steps[0].error.is_none(), "{rep:#?}");
-        let ours = images().await;
-        assert_eq!(ours.len(), 1, "{ours:#?}");
-        let old = ours[0].clone();
-        let want_ref = format!(
-            "127.0.0.1:{}/egi_vm_images/ubuntu:24.04-{digest_a}",
-            base.port().unwrap()
-        );
-        assert_eq!(old.status, "active");
-        assert_eq!(old.name, "EGI egi_vm_images/ubuntu:24.04");
-        assert_eq!(old.properties["appdb_id"], want_ref);
-        assert_eq!(old.properties["vmcatcher_event_ad_mpuri"], want_ref);
-        assert_eq!(old.properties["image_hash"], layer_a);
-        assert_eq!(old.properties["os_distro"], "ubuntu");
-        assert_eq!(old.properties["os_version"], "24.04");
-        assert_eq!(old.properties["architecture"], "x86_64");
+    // verify: lists the registry, touches nothing.
+    let (code, r) = w.cli(&["images", "verify", &name]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r[0]["registry"]["images"], 1, "{r:#}");
+    assert_eq!(r[0]["registry"]["projects"]["egi_vm_images"], 1, "{r:#}");
+
+    // 1. Synced with atrope's registry properties, shared and accepted.
+    let (code, r) = w.sync(&src);
+    assert_eq!(code, 0, "{r:#}");
+    let g = w.glance();
+    assert_eq!(g.len(), 1, "{g:#?}");
+    let old = g[0].clone();
+    let want_ref = format!(
+        "127.0.0.1:{}/egi_vm_images/ubuntu:24.04-{digest_a}",
+        base.port().unwrap()
+    );
+    let p = |i: &fedcloud_appliance::openstack::image::Image, k: &str| {
+        i.property(k).map(String::from).unwrap_or_default()
+    };
+    assert_eq!(old.status, "active");
+    assert_eq!(old.visibility, "shared");
+    assert_eq!(old.name.as_deref(), Some("EGI egi_vm_images/ubuntu:24.04"));
+    assert_eq!(p(&old, "appdb_id"), want_ref);
+    assert_eq!(p(&old, "vmcatcher_event_ad_mpuri"), want_ref);
+    assert_eq!(p(&old, "image_hash"), layer_a);
+    assert_eq!(p(&old, "image_list"), name);
+    assert_eq!(p(&old, "os_distro"), "ubuntu");
+    assert_eq!(p(&old, "os_version"), "24.04");
+    assert_eq!(p(&old, "architecture"), "x86_64");
+    assert_eq!(
+        old.os_hash_value.as_deref(),
+        Some(hex::encode(openssl::sha::sha512(&disk_a)).as_str())
+    );
+    let attrs: serde_json::Value = serde_json::from_str(&p(&old, "APPLIANCE_ATTRIBUTES")).unwrap();
+    assert_eq!(attrs["eu.egi.cloud.image_ref"], want_ref.as_str());
+    for project in ["REFSITE_PROJECT_ALPHA2_ID", "REFSITE_PROJECT_BETA1_ID"] {
         assert_eq!(
-            old.properties["os_hash_value"],
-            hex::encode(openssl::sha::sha512(&disk_a))
+            super::sync::glance_as(&var(project), &w.tag).len(),
+            1,
+            "visible to a user of {project}"
         );
-        let attrs: serde_json::Value =
-            serde_json::from_str(&old.properties["APPLIANCE_ATTRIBUTES"]).unwrap();
-        assert_eq!(attrs["eu.egi.cloud.image_ref"], want_ref.as_str());
+    }
+    // The layer is cached under its digest and indexed.
+    let cache = w.dir.path().join("image-data").join(&name);
+    assert!(cache
+        .join(layer_a.strip_prefix("sha256:").unwrap())
+        .exists());
 
-        // 2. A second run changes nothing.
-        let rep = run(src.clone()).await;
-        assert!(
-            rep.steps.iter().all(|s| s.action == "unchanged"),
-            "{rep:#?}"
-        );
+    // 2. Unchanged: nothing to do, not even a download.
+    let (code, r) = w.sync(&src);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(
+        actions(&r),
+        vec![("unchanged".into(), want_ref.clone(), true)]
+    );
+    assert_eq!(glance_ids(&w), vec![(old.id.clone(), "active".into())]);
 
-        // 3. A new digest for the same tag, its layer corrupted in transit:
-        //    nothing changes in Glance.
-        let (digest_b, layer_b) =
-            push_image(&reg.url, "egi_vm_images/ubuntu", &["24.04"], &disk_b, &ann).await;
-        assert_ne!(digest_a, digest_b);
-        let r = http
-            .post(format!("{base}__test/faults"))
-            .json(&json!({
-                "status": 200,
-                "body": "x".repeat(disk_b.len()),
-                "path_prefix": "/v2/egi_vm_images/ubuntu/blobs/",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let rep = run(src.clone()).await;
-        let create = rep.steps.iter().find(|s| s.action == "create").unwrap();
-        assert!(
-            create
-                .error
-                .as_deref()
-                .unwrap_or("")
-                .contains("sha256 mismatch"),
-            "{rep:#?}"
-        );
-        assert!(create.retired.is_empty());
-        assert!(
-            !rep.steps.iter().any(|s| s.action == "retire"),
-            "the old image must not be retired on its own: {rep:#?}"
-        );
-        let ours = images().await;
-        assert_eq!(ours.len(), 1, "{ours:#?}");
-        assert_eq!(ours[0].id, old.id);
-        assert_eq!(ours[0].status, "active");
+    // 3. A new digest for the tag; dry run: the plan, nothing changed.
+    let (digest_b, layer_b) = block_on(push_image(
+        &reg.url,
+        "egi_vm_images/ubuntu",
+        &["24.04"],
+        &disk_b,
+        &ann,
+    ));
+    assert_ne!(digest_a, digest_b);
+    let ref_b = want_ref.replace(&digest_a, &digest_b);
+    let (code, r) = w.sync(&["--source", &name, "--dry-run"]);
+    assert_eq!(code, 0, "{r:#}");
+    let plan = &r["sources"][0]["images"];
+    assert!(
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["action"] == "create"
+                && i["appdb_id"] == ref_b.as_str()
+                && i["detail"]["plan"]["replaces"][0] == old.id.as_str()),
+        "{r:#}"
+    );
+    assert_eq!(glance_ids(&w), vec![(old.id.clone(), "active".into())]);
 
-        // 4. Intact: the new image is uploaded, then the old one retired.
-        let rep = run(src.clone()).await;
-        let create = rep.steps.iter().find(|s| s.action == "create").unwrap();
-        assert!(create.error.is_none(), "{rep:#?}");
-        assert_eq!(create.retired, vec![old.id.clone()]);
-        let ours = images().await;
-        assert_eq!(ours.len(), 1, "{ours:#?}");
-        assert_ne!(ours[0].id, old.id);
-        assert_eq!(ours[0].status, "active");
-        assert_eq!(ours[0].properties["image_hash"], layer_b);
-        assert!(ours[0].properties["appdb_id"].ends_with(&digest_b));
-
-        // Clean up.
-        for e in images().await {
-            let _ = glance::retire(&owner, &e.id, Some(&e.status)).await;
-        }
+    // 4. Its layer corrupted in transit: nothing changes in Glance.
+    // (two requests: the blob's HEAD probe, then its GET)
+    let fault = json!({
+        "status": 200,
+        "body": "x".repeat(disk_b.len()),
+        "path_prefix": "/v2/egi_vm_images/ubuntu/blobs/",
+        "count": 2,
     });
+    let (st, body) = http("POST", &format!("{base}__test/faults"), Some(fault));
+    assert_eq!(st, 200, "{body}");
+    let (code, r) = w.sync(&src);
+    assert_eq!(code, 1, "{r:#}");
+    let create = r["sources"][0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["action"] == "create")
+        .cloned()
+        .unwrap();
+    assert!(
+        create["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sha256 mismatch"),
+        "{r:#}"
+    );
+    assert!(!actions(&r).iter().any(|a| a.0 == "retire"), "{r:#}");
+    assert_eq!(glance_ids(&w), vec![(old.id.clone(), "active".into())]);
+    http("DELETE", &format!("{base}__test/faults"), None);
+
+    // 5. Intact: the new image is uploaded, then the old one retired.
+    let (code, r) = w.sync(&src);
+    assert_eq!(code, 0, "{r:#}");
+    let g = w.glance();
+    assert_eq!(g.len(), 1, "{g:#?}");
+    let new = g[0].clone();
+    assert_ne!(new.id, old.id);
+    assert_eq!(new.status, "active");
+    assert_eq!(p(&new, "image_hash"), layer_b);
+    assert_eq!(p(&new, "appdb_id"), ref_b);
+
+    // 6. The project suddenly lists nothing (every manifest deleted): the
+    //    run is refused and Glance keeps the image; --accept-empty retires.
+    for d in [&digest_a, &digest_b] {
+        let url = format!("{}/v2/egi_vm_images/ubuntu/manifests/{d}", reg.url);
+        let (st, body) = http("DELETE", &url, None);
+        assert_eq!(st, 202, "{body}");
+    }
+    let (code, r) = w.sync(&src);
+    assert_eq!(code, 1, "{r:#}");
+    let s = &r["sources"][0];
+    assert_eq!(s["status"], "failed", "{r:#}");
+    assert_eq!(s["failure"]["stage"], "listing", "{r:#}");
+    assert!(
+        s["failure"]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("--accept-empty"),
+        "{r:#}"
+    );
+    assert_eq!(s["last_listing"]["images"], 1, "{r:#}");
+    assert_eq!(glance_ids(&w), vec![(new.id.clone(), "active".into())]);
+    let (code, r) = w.sync(&["--source", &name, "--accept-empty"]);
+    assert_eq!(code, 0, "{r:#}");
+    assert!(w.glance().is_empty(), "{r:#}");
+}
+
+/// EGI's catch-all writes atrope `sources.yaml` with `type: harbor`
+/// sources and a `harbor:` defaults block: read unchanged, they run like
+/// configured ones (here: a dry run's plan and an `images list` entry).
+#[test]
+fn atrope_harbor_sources_are_read_unchanged() {
+    let reg = Registry::start();
+    let (_front, base) = harbor_front(&reg);
+    let mut w = World::new("atrope-harbor");
+    let (digest, _) = block_on(push_image(
+        &reg.url,
+        "egi_vm_images/alma",
+        &["9", "9-rc1"],
+        b"alma disk bytes",
+        &json!({"eu.egi.cloud.tag": "9"}),
+    ));
+    let host = format!("127.0.0.1:{}", base.port().unwrap());
+    let sources = w.dir.path().join("sources.yaml");
+    std::fs::write(
+        &sources,
+        format!(
+            "harbor:\n  api_url: {base}api/v2.0\n  registry_host: {host}\n  prefix: \"registry.egi.eu \"\n  tag_pattern: \"^[^-]*$\"\n  auth_user: robot$sync\n  auth_password: s3cret\negi_vm_images:\n  type: harbor\n  project: egi_vm_images\n  vos: [vo.alpha.example]\n"
+        ),
+    )
+    .unwrap();
+    let vo_map = w.dir.path().join("vo_map.yaml");
+    std::fs::write(
+        &vo_map,
+        format!(
+            "vo.alpha.example:\n  project_id: {}\n",
+            var("REFSITE_PROJECT_ALPHA2_ID")
+        ),
+    )
+    .unwrap();
+    w.images_extra = format!(
+        "  atrope-sources: {}\n  atrope-vo-map: {}\n",
+        sources.display(),
+        vo_map.display()
+    );
+    let (code, r) = w.sync(&["--source", "egi_vm_images", "--dry-run"]);
+    assert_eq!(code, 0, "{r:#}");
+    let s = &r["sources"][0];
+    assert_eq!(s["origin"], sources.display().to_string(), "{r:#}");
+    let plan = &s["images"][0];
+    assert_eq!(plan["action"], "create", "{r:#}");
+    // The tag atrope picks: the first whose start matches `^[^-]*$`.
+    assert_eq!(
+        plan["appdb_id"],
+        format!("{host}/egi_vm_images/alma:9-{digest}"),
+        "{r:#}"
+    );
+    assert!(w.glance().is_empty());
+    let (code, l) = w.cli(&["images", "list", "--offline"]);
+    assert_eq!(code, 0, "{l:#}");
+    assert!(
+        l.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "egi_vm_images" && e["kind"] == "harbor"),
+        "{l:#}"
+    );
 }

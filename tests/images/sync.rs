@@ -44,6 +44,10 @@ pub(super) struct World {
     pub(super) vos: Vec<&'static str>,
     /// Extra lines appended under `images:` (e.g. `  formats: [qcow2]`).
     pub(super) images_extra: String,
+    /// More subscriptions (list items, indented as `    - name: ...`).
+    pub(super) subscriptions_extra: String,
+    /// Appended to a private copy of the site's secrets file.
+    pub(super) secrets_extra: String,
 }
 
 impl World {
@@ -75,6 +79,8 @@ impl World {
             glance_endpoint: None,
             vos: Vec::new(),
             images_extra: String::new(),
+            subscriptions_extra: String::new(),
+            secrets_extra: String::new(),
         }
     }
 
@@ -123,6 +129,7 @@ impl World {
         if !self.vos.is_empty() {
             images.push_str(&format!("      vos: [{}]\n", self.vos.join(", ")));
         }
+        images.push_str(&self.subscriptions_extra);
         if let Some(g) = &self.glance_endpoint {
             images.push_str(&format!("  glance-endpoint: {g}\n"));
         }
@@ -135,7 +142,7 @@ impl World {
             alpha2 = var("REFSITE_PROJECT_ALPHA2_ID"),
             beta1 = var("REFSITE_PROJECT_BETA1_ID"),
             region = var("OS_REGION_NAME"),
-            secrets = var("REFSITE_SECRETS_FILE"),
+            secrets = self.secrets_file().display(),
             d = d.display(),
             ca = pki().ca_dir().display(),
         );
@@ -144,15 +151,35 @@ impl World {
         p
     }
 
+    /// The site's secrets file, or a private copy with `secrets_extra`.
+    fn secrets_file(&self) -> PathBuf {
+        let site = PathBuf::from(var("REFSITE_SECRETS_FILE"));
+        if self.secrets_extra.is_empty() {
+            return site;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.path().join("secrets.yaml");
+        let text = std::fs::read_to_string(&site).unwrap() + &self.secrets_extra;
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
     /// Run `appliance --json images sync`; (exit code, report).
     pub(super) fn sync(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["images", "sync"];
+        args.extend_from_slice(extra);
+        self.cli(&args)
+    }
+
+    /// Run `appliance --json <args>`; (exit code, JSON output).
+    pub(super) fn cli(&self, args: &[&str]) -> (i32, Value) {
         let cfg = self.config();
         let out = appliance()
             .arg("--config")
             .arg(&cfg)
             .arg("--json")
-            .args(["images", "sync"])
-            .args(extra)
+            .args(args)
             .timeout(Duration::from_secs(240))
             .output()
             .unwrap();

@@ -183,7 +183,9 @@ pub struct HarborSubscription {
     /// Repository filter: a regex fully matching the name without the
     /// project (none: every repository).
     pub repository: Option<String>,
-    /// Regex fully matching `eu.egi.cloud.tag` (none: any tag).
+    /// Regex fully matching a tag name: an artifact is synced under its
+    /// first matching tag (none: its first tag). Artifacts need the
+    /// `eu.egi.cloud.tag` annotation either way.
     pub tag_pattern: Option<String>,
     /// VOs whose projects receive the images.
     pub vos: Vec<String>,
