@@ -366,9 +366,26 @@ fn harbor_subscription_syncs_shares_and_replaces_only_after_upload() {
     assert_eq!(glance_ids(&w), vec![(old.id.clone(), "active".into())]);
     http("DELETE", &format!("{base}__test/faults"), None);
 
-    // 5. Intact: the new image is uploaded, then the old one retired.
+    // 5. Intact, but the transfer is cut after 100 kB: resumed with a
+    //    Range request; the new image is uploaded, then the old one retired.
+    let cut = json!({
+        "truncate_after": 100_000,
+        "path_prefix": "/v2/egi_vm_images/ubuntu/blobs/",
+        "count": 2,
+    });
+    let (st, body) = http("POST", &format!("{base}__test/faults"), Some(cut));
+    assert_eq!(st, 200, "{body}");
     let (code, r) = w.sync(&src);
     assert_eq!(code, 0, "{r:#}");
+    let create = r["sources"][0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["action"] == "create")
+        .cloned()
+        .unwrap();
+    assert_eq!(create["detail"]["resumed"], true, "{r:#}");
+    assert_eq!(create["detail"]["retired"][0]["glance_id"], old.id.as_str(), "{r:#}");
     let g = w.glance();
     assert_eq!(g.len(), 1, "{g:#?}");
     let new = g[0].clone();
