@@ -78,43 +78,38 @@ impl Context {
             min_ram_from_list: self.section.min_ram_from_list,
         }
     }
-    fn state_file(&self, list: &str) -> PathBuf {
+    /// `<state>/images/<kind>/<name>.json`.
+    fn state_file(&self, kind: &str, name: &str) -> PathBuf {
         self.state_dir
             .join("images")
-            .join("lists")
-            .join(format!("{list}.json"))
+            .join(kind)
+            .join(format!("{name}.json"))
+    }
+    fn read_state<T: serde::de::DeserializeOwned>(&self, kind: &str, name: &str) -> Option<T> {
+        std::fs::read(self.state_file(kind, name))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+    fn write_state<T: Serialize>(&self, kind: &str, name: &str, v: &T) -> std::io::Result<()> {
+        crate::state::write_atomic(
+            &self.state_file(kind, name),
+            &serde_json::to_vec_pretty(v).expect("state JSON"),
+            0o600,
+        )
     }
     /// The last good list of `name`.
     pub fn last_good(&self, name: &str) -> Option<LastGood> {
-        std::fs::read(self.state_file(name))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        self.read_state("lists", name)
     }
     fn save_last_good(&self, name: &str, l: &LastGood) -> std::io::Result<()> {
-        crate::state::write_atomic(
-            &self.state_file(name),
-            &serde_json::to_vec_pretty(l).expect("state JSON"),
-            0o600,
-        )
-    }
-    fn listing_file(&self, name: &str) -> PathBuf {
-        self.state_dir
-            .join("images")
-            .join("registries")
-            .join(format!("{name}.json"))
+        self.write_state("lists", name, l)
     }
     /// The last good listing of registry source `name`.
     pub fn last_listing(&self, name: &str) -> Option<LastListing> {
-        std::fs::read(self.listing_file(name))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        self.read_state("registries", name)
     }
     fn save_listing(&self, name: &str, l: &LastListing) -> std::io::Result<()> {
-        crate::state::write_atomic(
-            &self.listing_file(name),
-            &serde_json::to_vec_pretty(l).expect("state JSON"),
-            0o600,
-        )
+        self.write_state("registries", name, l)
     }
     fn cache_dir(&self, list: &str) -> PathBuf {
         self.image_data.join(list)

@@ -215,6 +215,17 @@ fn http(method: &str, url: &str, json: Option<serde_json::Value>) -> (u16, Strin
     })
 }
 
+/// The first image step of the run report with this action.
+fn step(r: &serde_json::Value, action: &str) -> serde_json::Value {
+    r["sources"][0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["action"] == action)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {action} step: {r:#}"))
+}
+
 fn glance_ids(w: &World) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = w.glance().into_iter().map(|i| (i.id, i.status)).collect();
     v.sort();
@@ -348,13 +359,7 @@ fn harbor_subscription_syncs_shares_and_replaces_only_after_upload() {
     assert_eq!(st, 200, "{body}");
     let (code, r) = w.sync(&src);
     assert_eq!(code, 1, "{r:#}");
-    let create = r["sources"][0]["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["action"] == "create")
-        .cloned()
-        .unwrap();
+    let create = step(&r, "create");
     assert!(
         create["error"]
             .as_str()
@@ -377,15 +382,13 @@ fn harbor_subscription_syncs_shares_and_replaces_only_after_upload() {
     assert_eq!(st, 200, "{body}");
     let (code, r) = w.sync(&src);
     assert_eq!(code, 0, "{r:#}");
-    let create = r["sources"][0]["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["action"] == "create")
-        .cloned()
-        .unwrap();
+    let create = step(&r, "create");
     assert_eq!(create["detail"]["resumed"], true, "{r:#}");
-    assert_eq!(create["detail"]["retired"][0]["glance_id"], old.id.as_str(), "{r:#}");
+    assert_eq!(
+        create["detail"]["retired"][0]["glance_id"],
+        old.id.as_str(),
+        "{r:#}"
+    );
     let g = w.glance();
     assert_eq!(g.len(), 1, "{g:#?}");
     let new = g[0].clone();
