@@ -34,8 +34,12 @@ enum Command {
     /// Static files with ranges, validators and optional Basic auth.
     Files(FilesArgs),
     /// Harbor v2.0 API (projects, repositories, artifacts) in front of an
-    /// OCI registry, which it also serves under /v2/.
+    /// OCI registry, which it also serves under /v2/; with --token-key, also
+    /// Harbor's registry token service (/service/token).
     Harbor(HarborArgs),
+    /// Push a disk image to an OCI registry as an EGI VM image artifact;
+    /// prints `DIGEST <manifest digest> LAYER <layer digest>` (not a server).
+    OciPush(OciPushArgs),
     /// Apache + mod_auth_openidc stand-in in front of Keystone.
     Oidc(OidcArgs),
     /// TLS-terminating reverse proxy.
@@ -118,12 +122,110 @@ struct HarborArgs {
     /// The OCI registry behind it (http://127.0.0.1:PORT).
     #[arg(long, value_name = "URL")]
     registry: Url,
-    /// Require HTTP Basic auth with this user (and --password).
-    #[arg(long, requires = "password")]
+    /// Require HTTP Basic auth with this user (robot account; with
+    /// --password or --password-file).
+    #[arg(long, requires = "secret")]
     user: Option<String>,
     /// The password for --user.
-    #[arg(long, requires = "user")]
+    #[arg(long, requires = "user", group = "secret")]
     password: Option<String>,
+    /// File holding the password for --user (first line).
+    #[arg(long, value_name = "FILE", requires = "user", group = "secret")]
+    password_file: Option<PathBuf>,
+    /// Be the registry's token service, signing with this RSA key (PEM);
+    /// the registry runs with `auth: token` trusting --token-cert.
+    #[arg(long, value_name = "FILE", requires = "token_cert")]
+    token_key: Option<PathBuf>,
+    /// The certificate of --token-key (PEM; the registry's rootcertbundle).
+    #[arg(long, value_name = "FILE", requires = "token_key")]
+    token_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct OciPushArgs {
+    /// The registry (or a Harbor front forwarding /v2/), e.g. http://127.0.0.1:5050.
+    #[arg(long, value_name = "URL")]
+    registry: Url,
+    /// Fetch a push token here first (registry in token mode), e.g.
+    /// http://127.0.0.1:8446/service/token.
+    #[arg(long, value_name = "URL")]
+    token_service: Option<Url>,
+    /// The registry's token service name.
+    #[arg(long, default_value = "harbor-registry", requires = "token_service")]
+    service: String,
+    /// Robot account for the token service.
+    #[arg(long, requires_all = ["token_service", "password_file"])]
+    user: Option<String>,
+    /// File holding the robot's password (first line).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+    /// Repository, e.g. egi_vm_images/ubuntu.
+    #[arg(long)]
+    repo: String,
+    /// Tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG", required = true)]
+    tags: Vec<String>,
+    /// The disk image file (streamed).
+    #[arg(long, value_name = "FILE")]
+    file: PathBuf,
+    /// A manifest and layer annotation KEY=VALUE (repeatable), e.g.
+    /// eu.egi.cloud.tag=24.04.
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
+    annotations: Vec<(String, String)>,
+}
+
+fn parse_annotation(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// The first line of a password file.
+fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let pw = text.lines().next().unwrap_or("").to_string();
+    anyhow::ensure!(!pw.is_empty(), "{}: empty password file", path.display());
+    Ok(pw)
+}
+
+async fn oci_push(a: OciPushArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")?;
+    let credentials = match (&a.user, &a.password_file) {
+        (Some(u), Some(f)) => Some((u.clone(), read_password(f)?)),
+        _ => None,
+    };
+    let auth = a
+        .token_service
+        .clone()
+        .map(|token_service| harbor::PushAuth {
+            token_service,
+            service: a.service.clone(),
+            credentials,
+        });
+    let ann: serde_json::Map<String, serde_json::Value> = a
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let tags: Vec<&str> = a.tags.iter().map(String::as_str).collect();
+    let p = harbor::push_image(
+        &client,
+        &a.registry,
+        &a.repo,
+        &tags,
+        harbor::Disk::File(&a.file),
+        &serde_json::Value::Object(ann),
+        auth.as_ref(),
+    )
+    .await
+    .with_context(|| format!("pushing {} to {}/{}", a.file.display(), a.registry, a.repo))?;
+    println!("DIGEST {} LAYER {}", p.manifest, p.layer);
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +335,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
+    if let Command::OciPush(a) = command {
+        return oci_push(a).await;
+    }
     let server = start(command).await?;
     println!("READY {}", server.addr());
     use std::io::Write as _;
@@ -273,15 +378,24 @@ async fn start(command: Command) -> anyhow::Result<Server> {
             gocdb::serve(listener, services)?.server
         }
         Command::Harbor(a) => {
+            let password = match (a.password, &a.password_file) {
+                (Some(p), _) => Some(p),
+                (None, Some(f)) => Some(read_password(f)?),
+                (None, None) => None,
+            };
+            let opts = harbor::HarborOptions {
+                registry: a.registry,
+                credentials: a.user.zip(password),
+            };
+            let issuer = match (&a.token_key, &a.token_cert) {
+                (Some(k), Some(c)) => Some(testsrv::registry_token::TokenIssuer::from_files(k, c)?),
+                _ => None,
+            };
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
-            harbor::serve(
-                listener,
-                harbor::HarborOptions {
-                    registry: a.registry,
-                    credentials: a.user.zip(a.password),
-                },
-            )?
-            .server
+            match issuer {
+                Some(i) => harbor::serve_with_tokens(listener, opts, i)?.server,
+                None => harbor::serve(listener, opts)?.server,
+            }
         }
         Command::Files(a) => {
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
@@ -329,6 +443,7 @@ async fn start(command: Command) -> anyhow::Result<Server> {
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
             fault_proxy::serve(listener, &a.upstream)?.0
         }
+        Command::OciPush(_) => anyhow::bail!("oci-push is not a server"),
         Command::NovaSim(a) => {
             let data = match &a.dataset {
                 Some(f) => {

@@ -22,9 +22,26 @@
 //!   `Link: <...>; rel="prev"`, `<...>; rel="next"`.
 //! - `/v2/...`: the registry itself (pull, and push for test setup),
 //!   forwarded unchanged.
-//! - With credentials, every request needs HTTP Basic `user:password`
-//!   (Harbor robot accounts); otherwise 401 with Harbor's error JSON. Not
-//!   modelled: Harbor's bearer-token challenge on `/v2/` (`/service/token`).
+//! - With credentials, every API request needs HTTP Basic `user:password`
+//!   (Harbor robot accounts); otherwise 401 with Harbor's error JSON.
+//!
+//! Two ways to guard `/v2/`:
+//! - [`serve`]: the front checks the Basic credentials itself and strips
+//!   them before forwarding (a registry without auth behind it).
+//! - [`serve_with_tokens`]: like real Harbor, the registry runs with
+//!   `auth: token` and answers `401` + `WWW-Authenticate: Bearer
+//!   realm="<front>/service/token",service="harbor-registry",scope=...`
+//!   itself; requests reach it with the client's `Authorization` untouched.
+//!   The front is Harbor core's token service: `GET /service/token?
+//!   service=harbor-registry&scope=repository:<name>:pull[,push]` (scope
+//!   repeatable) with the robot's Basic credentials (401 for missing or
+//!   wrong ones) answers `{"token", "access_token", "expires_in",
+//!   "issued_at"}`, granting only `pull`/`push` on the repositories named
+//!   (never the catalog); without configured credentials anyone gets
+//!   them. The front reads the registry with tokens it mints for itself
+//!   (`registry:catalog:*`, `repository:<name>:pull`). See
+//!   [`registry_token`](super::registry_token) and
+//!   [`registry_config`] for the registry side.
 //!
 //! Test API: `/__test/faults` (fault rules, default scope: every request),
 //! `/__test/stats` (request counts per kind).
@@ -44,7 +61,10 @@ use url::Url;
 use super::faults::FaultControl;
 use super::http::{self, Outcome, Peer, Resp};
 use super::proxy::Upstream;
+use super::registry_token::{self, Access, TokenIssuer};
 use super::{Error, Server};
+
+pub use super::oci_push::{push_blob, push_image, Disk, PushAuth, PushError, Pushed};
 
 /// Options of the Harbor front end.
 #[derive(Clone, Debug)]
@@ -74,6 +94,9 @@ pub struct HarborStats {
     pub registry: u64,
     /// Requests refused for missing or wrong credentials.
     pub unauthorized: u64,
+    /// Registry tokens issued by `/service/token`.
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 impl HarborServer {
@@ -89,14 +112,52 @@ struct Harbor {
     upstream: Upstream,
     client: reqwest::Client,
     credentials: Option<(String, String)>,
+    tokens: Option<TokenIssuer>,
     faults: FaultControl,
     api: AtomicU64,
     forwarded: AtomicU64,
     unauthorized: AtomicU64,
+    issued: AtomicU64,
 }
 
-/// Start the Harbor front end on `listener`.
+/// Start the Harbor front end on `listener`; it guards `/v2/` with the
+/// Basic credentials itself (a registry without auth behind it).
 pub fn serve(listener: TcpListener, opts: HarborOptions) -> Result<HarborServer, Error> {
+    start(listener, opts, None)
+}
+
+/// Start the Harbor front end on `listener` as the token service of a
+/// registry running in token mode (see [`registry_config`]).
+pub fn serve_with_tokens(
+    listener: TcpListener,
+    opts: HarborOptions,
+    issuer: TokenIssuer,
+) -> Result<HarborServer, Error> {
+    start(listener, opts, Some(issuer))
+}
+
+/// The `auth:` section of a distribution registry configuration (YAML)
+/// that trusts `issuer`'s tokens, with the challenge pointing at the
+/// front's `/service/token` (`front`: `http://127.0.0.1:PORT`), and the
+/// certificate bundle at `cert_pem` (write [`TokenIssuer::cert_pem`] there).
+pub fn registry_config(front: &Url, issuer: &TokenIssuer, cert_pem: &std::path::Path) -> String {
+    let realm = front
+        .join("/service/token")
+        .map(String::from)
+        .unwrap_or_default();
+    format!(
+        "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+        issuer.service,
+        issuer.issuer,
+        cert_pem.display()
+    )
+}
+
+fn start(
+    listener: TcpListener,
+    opts: HarborOptions,
+    tokens: Option<TokenIssuer>,
+) -> Result<HarborServer, Error> {
     let upstream = Upstream::new(&opts.registry)?;
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -108,10 +169,12 @@ pub fn serve(listener: TcpListener, opts: HarborOptions) -> Result<HarborServer,
         upstream,
         client,
         credentials: opts.credentials,
+        tokens,
         faults: faults.clone(),
         api: AtomicU64::new(0),
         forwarded: AtomicU64::new(0),
         unauthorized: AtomicU64::new(0),
+        issued: AtomicU64::new(0),
     });
     let s = state.clone();
     let server = http::spawn("harbor", listener, None, move |peer, req| {
@@ -149,6 +212,93 @@ impl Harbor {
             api: self.api.load(Ordering::Relaxed),
             registry: self.forwarded.load(Ordering::Relaxed),
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            tokens: self.issued.load(Ordering::Relaxed),
+        }
+    }
+
+    fn refuse(&self) -> Resp {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+        let mut r = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"harbor\""),
+        );
+        r
+    }
+
+    /// Harbor core's `/service/token`: a registry token for the robot.
+    fn token(&self, issuer: &TokenIssuer, req: &Request<Incoming>) -> Resp {
+        if req.method() != Method::GET {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "GET only",
+            );
+        }
+        if !self.authorized(req) {
+            return self.refuse();
+        }
+        let uri = req.uri();
+        let q: Vec<(String, String)> =
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let service = q
+            .iter()
+            .find(|(k, _)| k == "service")
+            .map(|(_, v)| v.as_str());
+        if service.is_some_and(|s| s != issuer.service) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("unknown service {:?}", service.unwrap_or("")),
+            );
+        }
+        let mut granted: Vec<Access> = Vec::new();
+        for (_, scope) in q.iter().filter(|(k, _)| k == "scope") {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                let Some(a) = registry_token::parse_scope(s) else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "BAD_REQUEST",
+                        &format!("invalid scope {s:?}"),
+                    );
+                };
+                if a.kind != "repository" {
+                    continue;
+                }
+                let actions: Vec<String> = a
+                    .actions
+                    .iter()
+                    .filter(|x| *x == "pull" || *x == "push")
+                    .cloned()
+                    .collect();
+                if !actions.is_empty() {
+                    granted.push(Access { actions, ..a });
+                }
+            }
+        }
+        let subject = self
+            .credentials
+            .as_ref()
+            .map(|c| c.0.as_str())
+            .unwrap_or("");
+        let now = chrono::Utc::now();
+        match issuer.mint(subject, &granted, now.timestamp()) {
+            Ok(t) => {
+                self.issued.fetch_add(1, Ordering::Relaxed);
+                http::json(
+                    StatusCode::OK,
+                    &json!({"token": t, "access_token": t,
+                            "expires_in": registry_token::LIFETIME_SECS,
+                            "issued_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+                )
+            }
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                &e.to_string(),
+            ),
         }
     }
 
@@ -195,20 +345,25 @@ impl Harbor {
                 return Ok(http::text(status, body));
             }
         }
-        if !self.authorized(&req) {
-            self.unauthorized.fetch_add(1, Ordering::Relaxed);
-            let mut r = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "unauthorized");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"harbor\""),
-            );
-            return Ok(r);
+        let registry = path == "/v2" || path.starts_with("/v2/");
+        if let Some(issuer) = &self.tokens {
+            if path == "/service/token" {
+                return Ok(self.token(issuer, &req));
+            }
         }
-        let resp = if path == "/v2" || path.starts_with("/v2/") {
+        // In token mode the registry itself guards `/v2/`.
+        let guarded_by_registry = registry && self.tokens.is_some();
+        if !guarded_by_registry && !self.authorized(&req) {
+            return Ok(self.refuse());
+        }
+        let resp = if registry {
             self.forwarded.fetch_add(1, Ordering::Relaxed);
+            let token_mode = self.tokens.is_some();
             self.upstream
                 .forward(req, |h| {
-                    h.remove(header::AUTHORIZATION);
+                    if !token_mode {
+                        h.remove(header::AUTHORIZATION);
+                    }
                 })
                 .await
         } else if let Some(rest) = path.strip_prefix("/api/v2.0/") {
@@ -243,6 +398,13 @@ impl Harbor {
         let mut rb = self.client.get(url);
         if let Some(a) = accept {
             rb = rb.header(header::ACCEPT, a);
+        }
+        if let Some(issuer) = &self.tokens {
+            let access: Vec<Access> = registry_token::registry_scope(path).into_iter().collect();
+            let t = issuer
+                .mint("harbor-core", &access, chrono::Utc::now().timestamp())
+                .map_err(|e| e.to_string())?;
+            rb = rb.bearer_auth(t);
         }
         let r = rb.send().await.map_err(|e| e.to_string())?;
         let status = r.status();

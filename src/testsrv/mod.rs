@@ -9,6 +9,8 @@
 //! | [`gocdb`] | GOCDB public PI: `get_service` / `get_service_endpoint` XML |
 //! | [`files`] | an image-list / image web server: ranges, validators, Basic auth |
 //! | [`harbor`] | Harbor's v2.0 API (projects, repositories, artifacts) in front of a real OCI registry |
+//! | [`registry_token`] | Harbor core's registry token issuer (JWT RS256 with `x5c`, distribution token auth) |
+//! | [`oci_push`] | a publisher pushing VM images to an OCI registry (EGI's artifact layout) |
 //! | [`oidc`] | Apache + mod_auth_openidc in front of Keystone's federation endpoint |
 //! | [`tls_proxy`] | a TLS-terminating front end (Apache, HAProxy) |
 //! | [`fault_proxy`] | a misbehaving network: errors, delays, cut connections |
@@ -39,8 +41,10 @@ pub mod gocdb;
 pub mod harbor;
 mod http;
 pub mod nova_sim;
+pub mod oci_push;
 pub mod oidc;
 mod proxy;
+pub mod registry_token;
 pub mod tls;
 pub mod tls_proxy;
 
