@@ -6,8 +6,10 @@
 # sections, with its own paths under $REFSITE_BASE/demo so the tests' state
 # is never touched), a signed HEPiX image list served by the site's file
 # server (an endorser certificate from the site's test CA, a small qcow2
-# image), then runs: images sync, accounting extract, accounting send,
-# info publish, and prints what each produced.
+# image), the same image published as an EGI VM image artifact in the site's
+# registry (Harbor front, robot account, bearer tokens), then runs: images
+# sync (both sources), accounting extract, accounting send, info publish,
+# and prints what each produced.
 set -euo pipefail
 D=$REFSITE_BASE/demo
 PKI=$REFSITE_BASE/pki
@@ -82,10 +84,26 @@ JSON
     -in "$D/list.json" -out "$REFSITE_FILES_ROOT/demo/image.list"
 fi
 
+# --- the same image in the site's registry (Harbor, like registry.egi.eu) --
+log "images: pushing the demo image to the registry as egi_vm_images/demo-debian:12"
+"$REFSITE_TESTSRV_BIN" oci-push --registry "$REFSITE_REGISTRY_URL" \
+  --token-service "$REFSITE_HARBOR_TOKEN_URL" --user "$REFSITE_HARBOR_ROBOT" \
+  --password-file "$REFSITE_HARBOR_PASSWORD_FILE" \
+  --repo egi_vm_images/demo-debian --tag 12 --file "$img" \
+  --annotation eu.egi.cloud.tag=12 \
+  --annotation "eu.egi.cloud.description=Demo Debian 12 from the site's registry" \
+  --annotation org.openstack.glance.os_distro=debian \
+  --annotation org.openstack.glance.os_version=12 \
+  --annotation org.openstack.glance.architecture=x86_64 >/dev/null
+
 # --- the demo configuration -----------------------------------------------
+( umask 077
+  cat "$REFSITE_SECRETS_FILE" > "$D/secrets.yaml"
+  printf 'images:\n  registry-demo:\n    password: %s\n' "$(head -1 "$REFSITE_HARBOR_PASSWORD_FILE")" >> "$D/secrets.yaml" )
 sed -e "s#^  image-data: .*#  image-data: $D/image-data#" \
     -e "s#^  spool: .*#  spool: $D/spool#" \
     -e "s#^  state: .*#  state: $D/state#" \
+    -e "s#^secrets-file: .*#secrets-file: $D/secrets.yaml#" \
     "$REFSITE_CONFIG" > "$D/appliance.yaml"
 cat >> "$D/appliance.yaml" <<YAML
 
@@ -118,6 +136,14 @@ images:
         ca: $(dn "$PKI/ca.pem" subject)
       vos: [$REFSITE_VO_ALPHA, $REFSITE_VO_BETA]
       visibility: shared
+    - name: registry-demo
+      type: harbor
+      registry: $REFSITE_HARBOR_URL
+      projects: [egi_vm_images]
+      repository: "demo-.*"
+      robot: $REFSITE_HARBOR_ROBOT
+      prefix: "registry "
+      vos: [$REFSITE_VO_ALPHA]
 YAML
 A=("$appliance" --config "$D/appliance.yaml")
 "${A[@]}" config check >/dev/null
@@ -147,7 +173,9 @@ print("\nflows on the reference site")
 print("---------------------------")
 sync = load("images-sync")
 for src in sync.get("sources", []):
-    acts = ", ".join(f"{i.get('action')} {i.get('appdb_id', '')[:8]}{'' if i.get('ok') else ' FAILED'}"
+    def short(a):  # registry refs: <repo>:<tag>; list identifiers: 8 characters
+        return a.split("/", 1)[1].split("-sha256:")[0] if "/" in a else a[:8]
+    acts = ", ".join(f"{i.get('action')} {short(i.get('appdb_id', ''))}{'' if i.get('ok') else ' FAILED'}"
                      for i in src.get("images", [])) or "nothing to do"
     print(f"images sync         : {src.get('name')}: {src.get('status')}; {acts}")
 ext = load("accounting-extract")
