@@ -484,3 +484,64 @@ fn atrope_harbor_sources_are_read_unchanged() {
         "{l:#}"
     );
 }
+
+/// The reference site's registry runs in token mode, like Harbor: every
+/// `/v2/` request needs a bearer token from `/service/token`. `appliance
+/// images sync` answers the challenges with the robot account (manifests
+/// and the layer blob) and syncs the artifact into the real Glance.
+#[test]
+fn site_registry_in_token_mode_syncs_with_bearer_tokens() {
+    use fedcloud_appliance::testsrv::harbor::{push_image as push, Disk, PushAuth};
+    let mut w = World::new("harbor-token");
+    let repo = format!("t{}", &w.tag[w.tag.len() - 8..]);
+    let name = format!("site-{repo}");
+    let disk = random_bytes(120_000);
+    let registry = url::Url::parse(&var("REFSITE_REGISTRY_URL")).unwrap();
+    let auth = PushAuth {
+        token_service: url::Url::parse(&var("REFSITE_HARBOR_TOKEN_URL")).unwrap(),
+        service: "harbor-registry".into(),
+        credentials: Some((var("REFSITE_HARBOR_ROBOT"), var("REFSITE_HARBOR_PASSWORD"))),
+    };
+    let pushed = block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        push(
+            &c,
+            &registry,
+            &format!("egi_vm_images/{repo}"),
+            &["1.0"],
+            Disk::Bytes(&disk),
+            &json!({"eu.egi.cloud.tag": "1.0"}),
+            Some(&auth),
+        )
+        .await
+        .unwrap()
+    });
+    // Anonymous pulls are refused by the registry itself.
+    let (st, _) = http(
+        "GET",
+        &format!("{registry}v2/egi_vm_images/{repo}/blobs/{}", pushed.layer),
+        None,
+    );
+    assert_eq!(st, 401);
+    w.subscriptions_extra = format!(
+        "    - name: {name}\n      type: harbor\n      registry: {}\n      projects: [egi_vm_images]\n      repository: {repo}\n      robot: {}\n",
+        var("REFSITE_HARBOR_URL"),
+        var("REFSITE_HARBOR_ROBOT"),
+    );
+    w.secrets_extra = format!(
+        "images:\n  {name}:\n    password: {}\n",
+        var("REFSITE_HARBOR_PASSWORD")
+    );
+    let (code, r) = w.sync(&["--source", &name]);
+    assert_eq!(code, 0, "{r:#}");
+    let g = w.glance();
+    assert_eq!(g.len(), 1, "{r:#}");
+    assert_eq!(g[0].status, "active");
+    assert_eq!(g[0].property("image_hash"), Some(pushed.layer.as_str()));
+    assert_eq!(
+        g[0].os_hash_value.as_deref(),
+        Some(hex::encode(openssl::sha::sha512(&disk)).as_str())
+    );
+    // The robot password never shows in the report.
+    assert!(!r.to_string().contains(&var("REFSITE_HARBOR_PASSWORD")));
+}
