@@ -260,6 +260,7 @@ pub fn desired(
     p.insert("image_list".to_string(), source_name.to_string());
     p.insert("vmcatcher_event_ad_mpuri".to_string(), r.clone());
     for (k, g) in [
+        ("vmcatcher_event_dc_description", "eu.egi.cloud.description"),
         ("os_distro", "org.openstack.glance.os_distro"),
         ("os_version", "org.openstack.glance.os_version"),
         ("architecture", "org.openstack.glance.architecture"),
@@ -840,6 +841,7 @@ mod tests {
         let reg = Url::parse("https://registry.egi.eu").unwrap();
         let ann = json!({
             "eu.egi.cloud.tag": "24.04",
+            "eu.egi.cloud.description": "Ubuntu 24.04 for EGI",
             "org.openstack.glance.os_distro": "ubuntu",
             "org.openstack.glance.os_version": "24.04",
             "org.openstack.glance.architecture": "x86_64"
@@ -872,9 +874,13 @@ mod tests {
         assert_eq!(d.properties["os_distro"], "ubuntu");
         assert_eq!(d.properties["architecture"], "x86_64");
         assert_eq!(
+            d.properties["vmcatcher_event_dc_description"],
+            "Ubuntu 24.04 for EGI"
+        );
+        assert_eq!(
             d.properties["APPLIANCE_ATTRIBUTES"],
             format!(
-                "{{\"eu.egi.cloud.tag\": \"24.04\", \"org.openstack.glance.os_distro\": \"ubuntu\", \"org.openstack.glance.os_version\": \"24.04\", \"org.openstack.glance.architecture\": \"x86_64\", \"eu.egi.cloud.image_ref\": \"{r}\"}}"
+                "{{\"eu.egi.cloud.tag\": \"24.04\", \"eu.egi.cloud.description\": \"Ubuntu 24.04 for EGI\", \"org.openstack.glance.os_distro\": \"ubuntu\", \"org.openstack.glance.os_version\": \"24.04\", \"org.openstack.glance.architecture\": \"x86_64\", \"eu.egi.cloud.image_ref\": \"{r}\"}}"
             )
         );
     }
