@@ -43,11 +43,25 @@
 //!   [`registry_token`](super::registry_token) and
 //!   [`registry_config`] for the registry side.
 //!
+//!   Like Harbor core (its `robot2` security context and `v2auth`
+//!   middleware in front of the registry), `/v2/` also takes the robot's
+//!   HTTP Basic credentials directly: the front checks them and forwards
+//!   the request with a token it mints for exactly that request's access
+//!   (`pull`; `pull,push` for uploads and manifest puts); wrong ones, and
+//!   the catalog (never granted to a robot), get Harbor's `401` with
+//!   `WWW-Authenticate: Basic realm="harbor"`, not forwarded. oras-py with
+//!   `auth_backend="basic"` (EGI's atrope 2.1) pulls only this way: it
+//!   answers every challenge by resending Basic credentials and never asks
+//!   the token service. Requests without credentials or with a bearer token
+//!   reach the registry unchanged. [`HarborServer::set_registry_basic`]
+//!   turns Basic on `/v2/` off (a registry that takes only tokens), to
+//!   exercise clients' challenge path.
+//!
 //! Test API: `/__test/faults` (fault rules, default scope: every request),
 //! `/__test/stats` (request counts per kind).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -97,12 +111,23 @@ pub struct HarborStats {
     /// Registry tokens issued by `/service/token`.
     #[serde(default)]
     pub tokens: u64,
+    /// `/v2/` requests let through on the robot's Basic credentials
+    /// (token mode; the front minted their token).
+    #[serde(default)]
+    pub registry_basic: u64,
 }
 
 impl HarborServer {
     /// The counters.
     pub fn stats(&self) -> HarborStats {
         self.state.stats()
+    }
+
+    /// Token mode: whether `/v2/` takes the robot's Basic credentials as
+    /// Harbor does (the default), or leaves every request to the registry,
+    /// which answers Basic with its bearer challenge.
+    pub fn set_registry_basic(&self, on: bool) {
+        self.state.registry_basic.store(on, Ordering::Relaxed);
     }
 }
 
@@ -114,10 +139,12 @@ struct Harbor {
     credentials: Option<(String, String)>,
     tokens: Option<TokenIssuer>,
     faults: FaultControl,
+    registry_basic: AtomicBool,
     api: AtomicU64,
     forwarded: AtomicU64,
     unauthorized: AtomicU64,
     issued: AtomicU64,
+    basic_forwarded: AtomicU64,
 }
 
 /// Start the Harbor front end on `listener`; it guards `/v2/` with the
@@ -171,10 +198,12 @@ fn start(
         credentials: opts.credentials,
         tokens,
         faults: faults.clone(),
+        registry_basic: AtomicBool::new(true),
         api: AtomicU64::new(0),
         forwarded: AtomicU64::new(0),
         unauthorized: AtomicU64::new(0),
         issued: AtomicU64::new(0),
+        basic_forwarded: AtomicU64::new(0),
     });
     let s = state.clone();
     let server = http::spawn("harbor", listener, None, move |peer, req| {
@@ -213,6 +242,7 @@ impl Harbor {
             registry: self.forwarded.load(Ordering::Relaxed),
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
             tokens: self.issued.load(Ordering::Relaxed),
+            registry_basic: self.basic_forwarded.load(Ordering::Relaxed),
         }
     }
 
@@ -224,6 +254,61 @@ impl Harbor {
             HeaderValue::from_static("Basic realm=\"harbor\""),
         );
         r
+    }
+
+    /// Token mode, `/v2/` with `Authorization: Basic`: Harbor core checks
+    /// the robot's credentials itself (`robot2` security context) and the
+    /// request's access (`v2auth`); here the request goes on with a token
+    /// for exactly that access. `Ok(None)`: not Basic, forward unchanged.
+    fn registry_basic(
+        &self,
+        issuer: &TokenIssuer,
+        req: &Request<Incoming>,
+    ) -> Result<Option<String>, Box<Resp>> {
+        let basic = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.get(..6))
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic "));
+        if !basic || !self.registry_basic.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let refused = || {
+            let mut r = self.refuse();
+            r.headers_mut().insert(
+                "docker-distribution-api-version",
+                HeaderValue::from_static("registry/2.0"),
+            );
+            r
+        };
+        if !self.authorized(req) {
+            return Err(Box::new(refused()));
+        }
+        let access: Vec<Access> =
+            registry_token::request_access(req.method().as_str(), req.uri().path())
+                .into_iter()
+                .collect();
+        // Robot accounts never read the catalog.
+        if access.iter().any(|a| a.kind != "repository") {
+            return Err(Box::new(refused()));
+        }
+        let subject = self
+            .credentials
+            .as_ref()
+            .map(|c| c.0.as_str())
+            .unwrap_or("");
+        match issuer.mint(subject, &access, chrono::Utc::now().timestamp()) {
+            Ok(t) => {
+                self.basic_forwarded.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(t))
+            }
+            Err(e) => Err(Box::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                &e.to_string(),
+            ))),
+        }
     }
 
     /// Harbor core's `/service/token`: a registry token for the robot.
@@ -357,11 +442,22 @@ impl Harbor {
             return Ok(self.refuse());
         }
         let resp = if registry {
+            let bearer = match &self.tokens {
+                Some(issuer) => match self.registry_basic(issuer, &req) {
+                    Ok(b) => b,
+                    Err(refused) => return Ok(*refused),
+                },
+                None => None,
+            };
             self.forwarded.fetch_add(1, Ordering::Relaxed);
             let token_mode = self.tokens.is_some();
             self.upstream
                 .forward(req, |h| {
-                    if !token_mode {
+                    if let Some(t) = bearer {
+                        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
+                            h.insert(header::AUTHORIZATION, v);
+                        }
+                    } else if !token_mode {
                         h.remove(header::AUTHORIZATION);
                     }
                 })

@@ -95,6 +95,28 @@ pub fn registry_scope(path: &str) -> Option<Access> {
         .map(|i| Access::repository(&rest[..i], &["pull"]))
 }
 
+/// The access a registry API request needs, by method: reads (`GET`,
+/// `HEAD`) as [`registry_scope`]; writes to a repository's blobs or
+/// manifests (`POST`, `PUT`, `PATCH`: uploads, manifest puts) `pull,push`,
+/// `DELETE` also `delete` (distribution's action names); nothing for `/v2/`.
+pub fn request_access(method: &str, path: &str) -> Option<Access> {
+    if method == "GET" || method == "HEAD" {
+        return registry_scope(path);
+    }
+    let rest = path.strip_prefix("/v2/")?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let i = ["/blobs/", "/manifests/"]
+        .iter()
+        .filter_map(|m| rest.rfind(m))
+        .min()?;
+    let actions: &[&str] = if method == "DELETE" {
+        &["pull", "push", "delete"]
+    } else {
+        &["pull", "push"]
+    };
+    Some(Access::repository(&rest[..i], actions))
+}
+
 /// Signs registry tokens.
 pub struct TokenIssuer {
     key: PKey<Private>,
@@ -277,6 +299,28 @@ mod tests {
             Some(Access::repository("a", &["pull"]))
         );
         assert_eq!(registry_scope("/v2/"), None);
+    }
+
+    #[test]
+    fn writes_need_push() {
+        assert_eq!(
+            request_access("HEAD", "/v2/a/b/blobs/sha256:00"),
+            Some(Access::repository("a/b", &["pull"]))
+        );
+        assert_eq!(
+            request_access("POST", "/v2/a/b/blobs/uploads/"),
+            Some(Access::repository("a/b", &["pull", "push"]))
+        );
+        assert_eq!(
+            request_access("PUT", "/v2/a/blobs/uploads/u-1?digest=sha256:00"),
+            Some(Access::repository("a", &["pull", "push"]))
+        );
+        assert_eq!(
+            request_access("DELETE", "/v2/a/manifests/sha256:00"),
+            Some(Access::repository("a", &["pull", "push", "delete"]))
+        );
+        assert_eq!(request_access("GET", "/v2/"), None);
+        assert_eq!(request_access("POST", "/v2/"), None);
     }
 
     #[test]

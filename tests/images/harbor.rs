@@ -12,6 +12,10 @@
 //! challenge, a token is good for its repository only, and the token
 //! service refuses wrong robot credentials. `fedcloud-testsrv oci-push`
 //! publishes a disk file into it.
+//!
+//! The peer's own client: EGI's atrope 2.1 reads manifests and pulls
+//! layers with oras-py (`auth_backend="basic"`); the same calls, run with
+//! the reference site's peers Python, pull through the site's front.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -453,13 +457,44 @@ fn harbor_token_auth_on_a_real_registry() {
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED", "{body}");
         }
-        // Robot Basic credentials are not a registry token.
-        let r = manifest(&front, "egi_vm_images/ubuntu", "24.04")
+        // Robot Basic credentials are not a registry token for the
+        // registry itself; the front takes them as Harbor core does (the
+        // request goes on with a token for exactly its access), refuses
+        // wrong ones with Harbor's Basic challenge, and never lets a robot
+        // read the catalog.
+        let r = manifest(&site.reg.url, "egi_vm_images/ubuntu", "24.04")
             .basic_auth("robot$sync", Some("s3cret"))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
+        let basic_before = site.front.stats().registry_basic;
+        let r = manifest(&front, "egi_vm_images/ubuntu", "24.04")
+            .basic_auth("robot$sync", Some("s3cret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["docker-content-digest"],
+            pushed.manifest.as_str()
+        );
+        assert_eq!(site.front.stats().registry_basic, basic_before + 1);
+        for (path, password) in [
+            ("egi_vm_images/ubuntu/manifests/24.04", "wrong"),
+            ("_catalog", "s3cret"),
+        ] {
+            let r = c
+                .get(format!("{front}/v2/{path}"))
+                .basic_auth("robot$sync", Some(password))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path}");
+            assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"harbor\"");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED", "{body}");
+        }
         // A forged token (signed by another key) and garbage are refused.
         let forged = TokenIssuer::generate()
             .unwrap()
@@ -566,8 +601,8 @@ fn harbor_token_auth_on_a_real_registry() {
         assert_eq!(r.status(), 400);
 
         // The project's Harbor client: the API with Basic auth (the front
-        // reads the registry with its own tokens), then manifest and blob
-        // through the registry's challenge.
+        // reads the registry with its own tokens). Harbor takes its Basic
+        // credentials on `/v2/` too.
         let h = Harbor::new(
             c.clone(),
             site.url.clone(),
@@ -585,7 +620,13 @@ fn harbor_token_auth_on_a_real_registry() {
         let layer = h.layer(a).await.unwrap();
         assert_eq!(layer.digest, pushed.layer);
         assert_eq!(layer.size, disk.len() as u64);
-        // The blob: the registry's challenge answered with a token.
+        let (_, auth) = h.blob_access(a, &layer).await.unwrap();
+        assert!(matches!(auth, BlobAuth::Basic(..)), "{auth:?}");
+        // A registry that takes only tokens: manifest and blob through the
+        // registry's challenge, answered with a token.
+        site.front.set_registry_basic(false);
+        let layer = h.layer(a).await.unwrap();
+        assert_eq!(layer.digest, pushed.layer);
         let (blob_url, auth) = h.blob_access(a, &layer).await.unwrap();
         let BlobAuth::Bearer(t) = auth else {
             panic!("token mode needs a bearer token: {auth:?}")
@@ -705,4 +746,188 @@ fn harbor_oci_push_command_publishes_a_disk_file() {
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout), stdout);
     });
+}
+
+/// What atrope 2.1's `HarborImageListSource` does with oras-py
+/// (`_get_oras_registry`, `get_manifest`; `HarborImage` download: `pull`
+/// into a temporary directory, the largest file), with `insecure=True`
+/// because the front is plain HTTP on 127.0.0.1. Arguments: host:port,
+/// `<repo>:<tag>`, output directory; the robot from `ORAS_TEST_ROBOT` /
+/// `ORAS_TEST_PASSWORD`. One JSON line on stdout; exit 4 when oras fails.
+const ATROPE_ORAS: &str = r#"
+import json, os, sys
+
+import oras.provider
+
+host, ref, outdir = sys.argv[1], sys.argv[2], sys.argv[3]
+registry = oras.provider.Registry(host, insecure=True, auth_backend="basic", tls_verify=True)
+registry.login(
+    username=os.environ["ORAS_TEST_ROBOT"],
+    password=os.environ["ORAS_TEST_PASSWORD"],
+    tls_verify=True,
+)
+try:
+    manifest = registry.get_manifest(f"{host}/{ref}")
+    files = registry.pull(target=f"{host}/{ref}", outdir=outdir)
+except Exception as e:
+    print(json.dumps({"error": type(e).__name__, "detail": str(e)}))
+    sys.exit(4)
+largest = max(files, key=os.path.getsize)
+print(json.dumps({"manifest": manifest, "files": files, "largest": largest}))
+"#;
+
+/// oras-py, as atrope 2.1 uses it, reads the manifest and pulls the disk
+/// of an artifact pushed into the reference site's registry (token mode),
+/// through the site's Harbor front with the robot's credentials: layer
+/// digest, bytes and annotations as pushed. A wrong password fails, and no
+/// password shows in the output.
+#[test]
+fn oras_pulls_through_the_harbor_front_like_atrope() {
+    use super::sync::var;
+    let py = var("REFSITE_PEERS_PYTHON");
+    let probe = Command::new(&py)
+        .args([
+            "-c",
+            "import oras.provider, oras.version; print(oras.version.__version__)",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("REFSITE_PEERS_PYTHON {py}: {e}"));
+    assert!(
+        probe.status.success(),
+        "REFSITE_PEERS_PYTHON ({py}) has no oras-py, the OCI client atrope 2.1 pulls \
+         with; the peers venv pins oras==0.2.43: run `scripts/reference-site up`\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let robot = var("REFSITE_HARBOR_ROBOT");
+    let password = var("REFSITE_HARBOR_PASSWORD");
+    let front = Url::parse(&var("REFSITE_HARBOR_URL")).unwrap();
+    let host = format!(
+        "{}:{}",
+        front.host_str().unwrap(),
+        front.port_or_known_default().unwrap()
+    );
+    let repo = format!("egi_vm_images/oras-{}", hex::encode(random_bytes(4)));
+    let disk = random_bytes(300_000 + 7);
+    let ann = json!({
+        "eu.egi.cloud.tag": "24.04",
+        "eu.egi.cloud.description": "Ubuntu 24.04 pulled by oras",
+        "org.openstack.glance.architecture": "x86_64",
+        "org.openstack.glance.os_distro": "ubuntu",
+        "org.openstack.glance.os_version": "24.04",
+        "org.openstack.glance.disk_format": "raw"
+    });
+    let stats = || -> harbor::HarborStats {
+        block_on(async {
+            client()
+                .get(front.join("/__test/stats").unwrap())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    let pushed = block_on(async {
+        harbor::push_image(
+            &client(),
+            &Url::parse(&var("REFSITE_REGISTRY_URL")).unwrap(),
+            &repo,
+            &["24.04", "24.04-2026.01"],
+            harbor::Disk::Bytes(&disk),
+            &ann,
+            Some(&harbor::PushAuth {
+                token_service: Url::parse(&var("REFSITE_HARBOR_TOKEN_URL")).unwrap(),
+                service: "harbor-registry".into(),
+                credentials: Some((robot.clone(), password.clone())),
+            }),
+        )
+        .await
+        .unwrap()
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("atrope_oras.py");
+    std::fs::write(&script, ATROPE_ORAS).unwrap();
+    // oras' login writes the credentials into ~/.docker/config.json: a
+    // HOME of its own, and no ambient oras credentials or proxies.
+    let run = |pw: &str, out: &std::path::Path| {
+        std::fs::create_dir_all(out).unwrap();
+        let o = Command::new(&py)
+            .arg(&script)
+            .arg(&host)
+            .arg(format!("{repo}:24.04"))
+            .arg(out)
+            .env("HOME", dir.path())
+            .env("ORAS_TEST_ROBOT", &robot)
+            .env("ORAS_TEST_PASSWORD", pw)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("ORAS_USER")
+            .env_remove("ORAS_PASS")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), stdout, stderr)
+    };
+
+    let before = stats();
+    let (code, stdout, stderr) = run(&password, &dir.path().join("pull"));
+    assert!(
+        !stdout.contains(password.as_str()) && !stderr.contains(password.as_str()),
+        "the robot password shows in oras' output"
+    );
+    assert_eq!(code, Some(0), "oras through the front:\n{stdout}\n{stderr}");
+    let out: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let m = &out["manifest"];
+    assert_eq!(m["layers"][0]["digest"], pushed.layer.as_str(), "{m:#}");
+    assert_eq!(m["layers"][0]["size"], disk.len());
+    assert_eq!(m["annotations"], ann, "{m:#}");
+    let mut layer_ann = ann.clone();
+    layer_ann["org.opencontainers.image.title"] = json!("disk.img");
+    assert_eq!(m["layers"][0]["annotations"], layer_ann, "{m:#}");
+    let largest = std::path::PathBuf::from(out["largest"].as_str().unwrap());
+    assert_eq!(largest, dir.path().join("pull").join("disk.img"));
+    let pulled = std::fs::read(&largest).unwrap();
+    assert!(
+        pulled == disk,
+        "the pulled disk differs from the pushed one"
+    );
+    assert_eq!(sha256(&pulled), pushed.layer);
+    // oras-py's "basic" backend never asks the token service: it answers
+    // the registry's challenge with the robot's Basic credentials, which
+    // the front takes as Harbor core does (manifest twice, blob once).
+    let after = stats();
+    assert!(
+        after.registry_basic >= before.registry_basic + 3,
+        "{before:?} -> {after:?}"
+    );
+
+    // A wrong robot password: oras fails with the front's 401.
+    let wrong = format!("wrong-{}", hex::encode(random_bytes(6)));
+    let (code, stdout, stderr) = run(&wrong, &dir.path().join("wrong"));
+    assert_eq!(
+        code,
+        Some(4),
+        "oras with a wrong password:\n{stdout}\n{stderr}"
+    );
+    let e: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        e["detail"].as_str().unwrap_or("").contains("Unauthorized"),
+        "{e}"
+    );
+    for secret in [password.as_str(), wrong.as_str()] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "a robot password shows in oras' output"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("wrong")).unwrap().count(),
+        0,
+        "nothing is pulled with a wrong password"
+    );
 }
