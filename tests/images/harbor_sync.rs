@@ -485,10 +485,12 @@ fn atrope_harbor_sources_are_read_unchanged() {
     );
 }
 
-/// The reference site's registry runs in token mode, like Harbor: every
-/// `/v2/` request needs a bearer token from `/service/token`. `appliance
-/// images sync` answers the challenges with the robot account (manifests
-/// and the layer blob) and syncs the artifact into the real Glance.
+/// The reference site's registry runs in token mode, like Harbor's: it
+/// accepts only bearer tokens from `/service/token`. In front of it here: a
+/// Harbor front that, unlike Harbor core, does not take the robot's Basic
+/// credentials on `/v2/` (`set_registry_basic(false)`), so `appliance images
+/// sync` must answer the registry's challenges with tokens (manifests and
+/// the layer blob); the artifact lands in the real Glance.
 #[test]
 fn site_registry_in_token_mode_syncs_with_bearer_tokens() {
     use fedcloud_appliance::testsrv::harbor::{push_image as push, Disk, PushAuth};
@@ -523,9 +525,32 @@ fn site_registry_in_token_mode_syncs_with_bearer_tokens() {
         None,
     );
     assert_eq!(st, 401);
+    let front = {
+        let base = std::path::PathBuf::from(var("REFSITE_BASE")).join("harbor");
+        let issuer = fedcloud_appliance::testsrv::registry_token::TokenIssuer::from_files(
+            &base.join("token-key.pem"),
+            &base.join("token-cert.pem"),
+        )
+        .unwrap();
+        let handle = fedcloud_appliance::testsrv::runtime();
+        let _g = handle.enter();
+        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_l.set_nonblocking(true).unwrap();
+        let f = front::serve_with_tokens(
+            tokio::net::TcpListener::from_std(std_l).unwrap(),
+            front::HarborOptions {
+                registry: registry.clone(),
+                credentials: Some((var("REFSITE_HARBOR_ROBOT"), var("REFSITE_HARBOR_PASSWORD"))),
+            },
+            issuer,
+        )
+        .unwrap();
+        f.set_registry_basic(false);
+        f
+    };
     w.subscriptions_extra = format!(
-        "    - name: {name}\n      type: harbor\n      registry: {}\n      projects: [egi_vm_images]\n      repository: {repo}\n      robot: {}\n",
-        var("REFSITE_HARBOR_URL"),
+        "    - name: {name}\n      type: harbor\n      registry: http://{}\n      projects: [egi_vm_images]\n      repository: {repo}\n      robot: {}\n",
+        front.server.addr(),
         var("REFSITE_HARBOR_ROBOT"),
     );
     w.secrets_extra = format!(
@@ -542,6 +567,9 @@ fn site_registry_in_token_mode_syncs_with_bearer_tokens() {
         g[0].os_hash_value.as_deref(),
         Some(hex::encode(openssl::sha::sha512(&disk)).as_str())
     );
+    // Through this front the robot's Basic credentials never reach /v2/:
+    // every registry request carried a token.
+    assert_eq!(front.stats().registry_basic, 0);
     // The robot password never shows in the report.
     assert!(!r.to_string().contains(&var("REFSITE_HARBOR_PASSWORD")));
 }
