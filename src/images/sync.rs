@@ -602,6 +602,23 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
     })
 }
 
+/// The common start of a registry source run (like [`start`] for lists):
+/// a disabled source or a failed listing ends the run with its report.
+async fn start_registry(
+    ctx: &Context,
+    src: &RegistrySource,
+) -> Result<(Listed, SourceReport), SourceReport> {
+    let mut rep = SourceReport::named(&src.sub.name, &src.origin);
+    if !src.sub.enabled {
+        rep.status = "disabled";
+        return Err(rep);
+    }
+    match list_registry(ctx, src).await {
+        Ok(l) => Ok((l, rep)),
+        Err(f) => Err(listing_failed(ctx, rep, f)),
+    }
+}
+
 fn listing_failed(ctx: &Context, mut rep: SourceReport, f: Failure) -> SourceReport {
     tracing::error!(source = %rep.name, stage = f.stage, error = %f.error, remedy = %f.remedy, "registry listing failed; nothing changed in Glance");
     rep.status = "failed";
@@ -628,14 +645,9 @@ pub async fn sync_registry(
     dry_run: bool,
     accept_empty: bool,
 ) -> SourceReport {
-    let mut rep = SourceReport::named(&src.sub.name, &src.origin);
-    if !src.sub.enabled {
-        rep.status = "disabled";
-        return rep;
-    }
-    let listed = match list_registry(ctx, src).await {
-        Ok(l) => l,
-        Err(f) => return listing_failed(ctx, rep, f),
+    let (listed, mut rep) = match start_registry(ctx, src).await {
+        Ok(started) => started,
+        Err(rep) => return rep,
     };
     let info = listed.info.clone();
     rep.registry = Some(listed.info);
@@ -1197,14 +1209,9 @@ pub async fn cache_source(ctx: &Context, src: &Source) -> SourceReport {
 /// Download-only run of one registry source: list, then download and
 /// verify every selected layer into the cache.
 pub async fn cache_registry(ctx: &Context, src: &RegistrySource) -> SourceReport {
-    let mut rep = SourceReport::named(&src.sub.name, &src.origin);
-    if !src.sub.enabled {
-        rep.status = "disabled";
-        return rep;
-    }
-    let listed = match list_registry(ctx, src).await {
-        Ok(l) => l,
-        Err(f) => return listing_failed(ctx, rep, f),
+    let (listed, mut rep) = match start_registry(ctx, src).await {
+        Ok(started) => started,
+        Err(rep) => return rep,
     };
     rep.registry = Some(listed.info);
     let items = listed

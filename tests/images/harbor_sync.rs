@@ -26,18 +26,8 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
         "org.openstack.glance.os_distro": "ubuntu",
         "org.openstack.glance.os_version": "24.04",
     });
+    let (_front, base) = harbor_front(&reg);
     block_on(async {
-        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_l.set_nonblocking(true).unwrap();
-        let h = front::serve(
-            tokio::net::TcpListener::from_std(std_l).unwrap(),
-            front::HarborOptions {
-                registry: url::Url::parse(&reg.url).unwrap(),
-                credentials: Some(("robot$sync".into(), "s3cret".into())),
-            },
-        )
-        .unwrap();
-        let base = url::Url::parse(&format!("http://{}", h.server.addr())).unwrap();
         let (manifest_digest, layer_digest) = push_image(
             &reg.url,
             "egi_vm_images/ubuntu",
