@@ -340,8 +340,17 @@ impl Harbor {
         u
     }
 
-    fn request(&self, url: &Url, accept: &str, bearer: Option<&Secret>) -> reqwest::RequestBuilder {
-        let rq = self.http.get(url.clone()).header("accept", accept);
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        accept: &str,
+        bearer: Option<&Secret>,
+    ) -> reqwest::RequestBuilder {
+        let rq = self
+            .http
+            .request(method, url.clone())
+            .header("accept", accept);
         match (bearer, &self.credentials) {
             (Some(t), _) => rq.bearer_auth(t.expose()),
             (None, Some((u, p))) => rq.basic_auth(u, Some(p.expose())),
@@ -349,7 +358,17 @@ impl Harbor {
         }
     }
 
-    async fn get(&self, url: &Url, accept: &str) -> Result<reqwest::Response, HarborError> {
+    /// Send with the robot's Basic credentials (or none); Harbor's registry
+    /// may answer `/v2/` with a bearer challenge: then fetch a token
+    /// (anonymously or with the robot account) and send once more with it.
+    /// A non-success answer is an error. Gives the answer and the token
+    /// used, if any.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        accept: &str,
+    ) -> Result<(reqwest::Response, Option<Secret>), HarborError> {
         let shown = crate::openstack::error::redact_url(url);
         let send = |rq: reqwest::RequestBuilder| {
             let shown = shown.clone();
@@ -360,19 +379,20 @@ impl Harbor {
                 })
             }
         };
-        let mut r = send(self.request(url, accept, None)).await?;
-        // Harbor's registry answers `/v2/` with a bearer challenge: fetch a
-        // token (anonymously or with the robot account) and retry once.
-        if r.status() == reqwest::StatusCode::UNAUTHORIZED {
-            let challenge = r
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer_challenge);
-            if let Some(c) = challenge {
-                let token = self.token(&c).await?;
-                r = send(self.request(url, accept, Some(&token))).await?;
-            }
+        let mut r = send(self.request(method.clone(), url, accept, None)).await?;
+        let mut token = None;
+        let challenge = (r.status() == reqwest::StatusCode::UNAUTHORIZED)
+            .then(|| {
+                r.headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(bearer_challenge)
+            })
+            .flatten();
+        if let Some(c) = challenge {
+            let t = self.token(&c).await?;
+            r = send(self.request(method, url, accept, Some(&t))).await?;
+            token = Some(t);
         }
         if !r.status().is_success() {
             let status = r.status().as_u16();
@@ -383,7 +403,11 @@ impl Harbor {
                 body: body.chars().take(300).collect(),
             });
         }
-        Ok(r)
+        Ok((r, token))
+    }
+
+    async fn get(&self, url: &Url, accept: &str) -> Result<reqwest::Response, HarborError> {
+        Ok(self.send(reqwest::Method::GET, url, accept).await?.0)
     }
 
     /// A registry token for a bearer challenge.
@@ -409,7 +433,7 @@ impl Harbor {
         }
         let shown = crate::openstack::error::redact_url(&u);
         let r = self
-            .request(&u, "application/json", None)
+            .request(reqwest::Method::GET, &u, "application/json", None)
             .send()
             .await
             .map_err(|e| HarborError::Http {
@@ -439,45 +463,23 @@ impl Harbor {
 
     /// How to download a layer blob: the registry is probed (`HEAD`) with
     /// the robot's Basic credentials (or none); a bearer challenge is
-    /// answered with a token from the registry's token service.
+    /// answered with a token from the registry's token service, and the
+    /// probe repeated with it.
     pub async fn blob_access(
         &self,
         a: &Artifact,
         layer: &Layer,
     ) -> Result<(Url, BlobAuth), HarborError> {
         let url = self.blob_url(a, layer);
-        let shown = crate::openstack::error::redact_url(&url);
-        let mut rq = self.http.head(url.clone());
-        if let Some((u, p)) = &self.credentials {
-            rq = rq.basic_auth(u, Some(p.expose()));
-        }
-        let r = rq.send().await.map_err(|e| HarborError::Http {
-            url: shown.clone(),
-            source: e.without_url(),
-        })?;
-        if r.status().is_success() {
-            let auth = match &self.credentials {
-                Some((u, p)) => BlobAuth::Basic(u.clone(), p.clone()),
-                None => BlobAuth::None,
-            };
-            return Ok((url, auth));
-        }
-        let challenge = (r.status() == reqwest::StatusCode::UNAUTHORIZED)
-            .then(|| {
-                r.headers()
-                    .get("www-authenticate")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(bearer_challenge)
-            })
-            .flatten();
-        match challenge {
-            Some(c) => Ok((url, BlobAuth::Bearer(self.token(&c).await?))),
-            None => Err(HarborError::Status {
-                url: shown,
-                status: r.status().as_u16(),
-                body: String::new(),
-            }),
-        }
+        let (_, token) = self
+            .send(reqwest::Method::HEAD, &url, "application/octet-stream")
+            .await?;
+        let auth = match (token, &self.credentials) {
+            (Some(t), _) => BlobAuth::Bearer(t),
+            (None, Some((u, p))) => BlobAuth::Basic(u.clone(), p.clone()),
+            (None, None) => BlobAuth::None,
+        };
+        Ok((url, auth))
     }
 
     /// Every element of a paginated Harbor list.
@@ -666,21 +668,16 @@ pub fn as_replacements(
     out
 }
 
-/// One Harbor subscription, ready to run.
+/// What a Harbor subscription needs at run time besides its settings: the
+/// client (with the robot's credentials) and the compiled filters.
 #[derive(Debug, Clone)]
 pub struct HarborSource {
-    /// Subscription name (`image_list` property).
-    pub name: String,
     /// The Harbor client.
     pub harbor: Harbor,
-    /// Projects to list.
-    pub projects: Vec<String>,
     /// Repository filter (full match of the name without the project).
     pub repo_filter: Option<Regex>,
-    /// `eu.egi.cloud.tag` filter (full match).
+    /// Tag filter (full match of a tag name).
     pub tag_pattern: Option<Regex>,
-    /// Glance visibility.
-    pub visibility: Visibility,
 }
 
 impl HarborSource {
@@ -691,7 +688,6 @@ impl HarborSource {
         http: reqwest::Client,
         password: Option<Secret>,
     ) -> Result<HarborSource, String> {
-        use crate::config::sections::images::Visibility as V;
         let re = |k: &str, p: &Option<String>| {
             p.as_deref()
                 .map(Regex::new)
@@ -709,17 +705,9 @@ impl HarborSource {
             (None, _) => None,
         };
         Ok(HarborSource {
-            name: sub.name.clone(),
             harbor: Harbor::new(http, sub.registry.clone(), credentials),
-            projects: sub.projects.clone(),
             repo_filter: re("repository", &sub.repository)?,
             tag_pattern: re("tag-pattern", &sub.tag_pattern)?,
-            visibility: match sub.visibility {
-                V::Private => Visibility::Private,
-                V::Shared => Visibility::Shared,
-                V::Community => Visibility::Community,
-                V::Public => Visibility::Public,
-            },
         })
     }
 }

@@ -534,7 +534,7 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
     };
     let mut arts = Vec::new();
     let mut projects = BTreeMap::new();
-    for p in &h.projects {
+    for p in &src.sub.projects {
         let found = h
             .harbor
             .project_artifacts(p, h.repo_filter.as_ref())
@@ -559,20 +559,14 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
         .await;
     let mut conv = ctx.conventions();
     conv.prefix.push_str(&src.sub.prefix);
+    let vis = visibility(src.sub.visibility);
     let mut wanted = Vec::new();
     let mut rejected = Vec::new();
     for (a, tag, l) in layers {
         match l {
             Ok(layer) => {
-                let d = harbor::desired(
-                    &src.sub.name,
-                    h.harbor.base(),
-                    &a,
-                    &tag,
-                    &layer,
-                    h.visibility,
-                    &conv,
-                );
+                let d =
+                    harbor::desired(&src.sub.name, h.harbor.base(), &a, &tag, &layer, vis, &conv);
                 wanted.push((d, a, layer));
             }
             Err(e @ harbor::HarborError::Shape { .. }) => {
@@ -661,7 +655,7 @@ pub async fn sync_registry(
         mode: ListMode::Current,
         desired,
         items,
-        vis: src.harbor.visibility,
+        vis: visibility(src.sub.visibility),
         by_name: true,
     };
     let guard = |ours: &[Existing]| -> Result<(), Failure> {
