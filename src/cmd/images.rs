@@ -78,9 +78,9 @@ pub async fn run(g: &GlobalArgs, c: &ImagesCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-/// One subscription of any kind.
+/// One subscription of any kind, owned.
 #[allow(clippy::large_enum_variant)] // a handful, short-lived
-enum Feed {
+enum Owned {
     /// A signed image list.
     List(Source),
     /// A Harbor registry.
@@ -89,7 +89,7 @@ enum Feed {
 
 /// A subscription and the project ids (atrope vo_map) it is shared with.
 struct Entry {
-    feed: Feed,
+    source: Owned,
     extra: Vec<String>,
     /// Defined in the site configuration (its `vos` are configured VOs;
     /// a legacy file's VOs come through `extra`).
@@ -97,29 +97,17 @@ struct Entry {
 }
 
 impl Entry {
-    fn name(&self) -> &str {
-        match &self.feed {
-            Feed::List(s) => &s.sub.name,
-            Feed::Registry(s) => &s.sub.name,
+    fn feed(&self) -> sync::Feed<'_> {
+        match &self.source {
+            Owned::List(s) => sync::Feed::List(s),
+            Owned::Registry(s) => sync::Feed::Registry(s),
         }
+    }
+    fn name(&self) -> &str {
+        self.feed().name()
     }
     fn origin(&self) -> &str {
-        match &self.feed {
-            Feed::List(s) => &s.origin,
-            Feed::Registry(s) => &s.origin,
-        }
-    }
-    fn enabled(&self) -> bool {
-        match &self.feed {
-            Feed::List(s) => s.sub.enabled,
-            Feed::Registry(s) => s.sub.enabled,
-        }
-    }
-    fn vos(&self) -> &[String] {
-        match &self.feed {
-            Feed::List(s) => &s.sub.vos,
-            Feed::Registry(s) => &s.sub.vos,
-        }
+        self.feed().origin()
     }
 }
 
@@ -150,7 +138,7 @@ fn sources(
         .subscriptions
         .iter()
         .map(|s| Entry {
-            feed: Feed::List(Source {
+            source: Owned::List(Source {
                 sub: s.clone(),
                 token: loaded.image_list_token(&s.name),
                 origin: here.clone(),
@@ -161,7 +149,7 @@ fn sources(
         .collect();
     for h in &sec.harbor {
         out.push(Entry {
-            feed: Feed::Registry(Box::new(registry(
+            source: Owned::Registry(Box::new(registry(
                 ctx,
                 h,
                 loaded.image_source_password(&h.name),
@@ -182,7 +170,7 @@ fn sources(
         let origin = path.display().to_string();
         for s in got.lists {
             out.push(Entry {
-                feed: Feed::List(Source {
+                source: Owned::List(Source {
                     sub: s.sub,
                     token: s.token,
                     origin: origin.clone(),
@@ -193,7 +181,12 @@ fn sources(
         }
         for r in got.registries {
             out.push(Entry {
-                feed: Feed::Registry(Box::new(registry(ctx, &r.sub, r.password, origin.clone())?)),
+                source: Owned::Registry(Box::new(registry(
+                    ctx,
+                    &r.sub,
+                    r.password,
+                    origin.clone(),
+                )?)),
                 extra: r.projects,
                 configured: false,
             });
@@ -205,7 +198,7 @@ fn sources(
     ) {
         for s in legacy::cloudkeeper_lists(path, e).map_err(UsageError)? {
             out.push(Entry {
-                feed: Feed::List(Source {
+                source: Owned::List(Source {
                     sub: s.sub,
                     token: s.token,
                     origin: path.display().to_string(),
@@ -281,7 +274,7 @@ async fn owner_session(loaded: &Loaded) -> anyhow::Result<(OpenStack, Session)> 
 /// ids from atrope's vo_map.
 async fn members(loaded: &Loaded, os: &OpenStack, e: &Entry) -> anyhow::Result<Vec<MemberProject>> {
     let mut out = Vec::new();
-    let vos = if e.configured { e.vos() } else { &[] };
+    let vos = if e.configured { e.feed().vos() } else { &[] };
     for vo_name in vos {
         let vo = loaded
             .vos()
@@ -349,9 +342,9 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
     if a.download_only {
         let mut reports = Vec::new();
         for e in &srcs {
-            reports.push(match &e.feed {
-                Feed::List(s) => sync::cache_source(&ctx, s).await,
-                Feed::Registry(s) => sync::cache_registry(&ctx, s).await,
+            reports.push(match &e.source {
+                Owned::List(s) => sync::cache_source(&ctx, s).await,
+                Owned::Registry(s) => sync::cache_registry(&ctx, s).await,
             });
         }
         return Ok(finish(g, &ctx, reports, problems, false));
@@ -363,7 +356,7 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
             owner: owner.clone(),
             members: BTreeMap::new(),
         };
-        if e.enabled() {
+        if e.feed().enabled() {
             match members(loaded, &os, e).await {
                 Ok(m) => {
                     access.members.insert(e.name().to_string(), m);
@@ -385,9 +378,9 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
                 }
             }
         }
-        reports.push(match &e.feed {
-            Feed::List(s) => sync::sync_source(&ctx, &access, s, a.dry_run).await,
-            Feed::Registry(s) => {
+        reports.push(match &e.source {
+            Owned::List(s) => sync::sync_source(&ctx, &access, s, a.dry_run).await,
+            Owned::Registry(s) => {
                 sync::sync_registry(&ctx, &access, s, a.dry_run, a.accept_empty).await
             }
         });
@@ -516,8 +509,8 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
             failure: None,
             warnings: Vec::new(),
         };
-        match &e.feed {
-            Feed::List(s) => match sync::check(&ctx, s).await {
+        match &e.source {
+            Owned::List(s) => match sync::check(&ctx, s).await {
                 Ok(acc) => {
                     r.ok = true;
                     r.list = Some(acc.info());
@@ -525,7 +518,7 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
                 }
                 Err(f) => r.failure = Some(f),
             },
-            Feed::Registry(s) => match sync::list_registry(&ctx, s).await {
+            Owned::Registry(s) => match sync::list_registry(&ctx, s).await {
                 Ok(l) => {
                     r.ok = true;
                     r.registry = Some(l.info);
@@ -617,12 +610,12 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
         let dir = ctx.image_data.join(name);
         out.push(ListEntry {
             name: name.to_string(),
-            kind: match e.feed {
-                Feed::List(_) => "image-list",
-                Feed::Registry(_) => "harbor",
+            kind: match e.source {
+                Owned::List(_) => "image-list",
+                Owned::Registry(_) => "harbor",
             },
             origin: e.origin().to_string(),
-            enabled: e.enabled(),
+            enabled: e.feed().enabled(),
             last_good: ctx.last_good(name),
             last_listing: ctx.last_listing(name),
             cached: Index::load(&dir).names(),

@@ -703,20 +703,42 @@ pub async fn sync_registry(
     rep
 }
 
-/// Where a source's images come from.
+/// A source of either kind: where its images come from.
 #[derive(Clone, Copy)]
-enum Feed<'a> {
+pub enum Feed<'a> {
     /// A signed image list.
     List(&'a Source),
     /// A Harbor registry.
     Registry(&'a RegistrySource),
 }
 
-impl Feed<'_> {
-    fn name(&self) -> &str {
+impl<'a> Feed<'a> {
+    /// The subscription name.
+    pub fn name(&self) -> &'a str {
         match self {
             Feed::List(s) => &s.sub.name,
             Feed::Registry(s) => &s.sub.name,
+        }
+    }
+    /// Where it was defined.
+    pub fn origin(&self) -> &'a str {
+        match self {
+            Feed::List(s) => &s.origin,
+            Feed::Registry(s) => &s.origin,
+        }
+    }
+    /// Whether it is synchronised.
+    pub fn enabled(&self) -> bool {
+        match self {
+            Feed::List(s) => s.sub.enabled,
+            Feed::Registry(s) => s.sub.enabled,
+        }
+    }
+    /// The VOs it shares with (configured VO names).
+    pub fn vos(&self) -> &'a [String] {
+        match self {
+            Feed::List(s) => &s.sub.vos,
+            Feed::Registry(s) => &s.sub.vos,
         }
     }
     /// How errors name this feed.
