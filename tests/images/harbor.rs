@@ -109,6 +109,23 @@ impl Drop for Registry {
     }
 }
 
+/// A Harbor front with robot credentials (`robot$sync`, `s3cret`) over
+/// `reg`, served on the shared test runtime; its base URL.
+pub(super) fn harbor_front(reg: &Registry) -> (harbor::HarborServer, Url) {
+    let h = super::sync::serve_on_loopback(|l| {
+        harbor::serve(
+            l,
+            harbor::HarborOptions {
+                registry: Url::parse(&reg.url).unwrap(),
+                credentials: Some(("robot$sync".into(), "s3cret".into())),
+            },
+        )
+        .unwrap()
+    });
+    let base = Url::parse(&format!("http://{}", h.server.addr())).unwrap();
+    (h, base)
+}
+
 fn sha256(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(openssl::sha::sha256(b)))
 }
@@ -153,17 +170,8 @@ fn harbor_api_over_a_real_registry() {
         "org.openstack.glance.disk_format": "raw"
     });
     block_on(async {
-        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_l.set_nonblocking(true).unwrap();
-        let h = harbor::serve(
-            tokio::net::TcpListener::from_std(std_l).unwrap(),
-            harbor::HarborOptions {
-                registry: url::Url::parse(&reg.url).unwrap(),
-                credentials: Some(("robot$sync".into(), "s3cret".into())),
-            },
-        )
-        .unwrap();
-        let front = format!("http://{}", h.server.addr());
+        let (h, front) = harbor_front(&reg);
+        let front = front.as_str().trim_end_matches('/').to_string();
         // Test setup pushes straight to the registry.
         let (manifest_digest, layer) = push_image(
             &reg.url,

@@ -13,8 +13,8 @@ use fedcloud_appliance::secret::Secret;
 use fedcloud_appliance::testsrv::harbor as front;
 use serde_json::json;
 
-use super::harbor::{push_image, Registry};
-use super::sync::{actions, block_on, random_bytes, var, World};
+use super::harbor::{harbor_front, push_image, Registry};
+use super::sync::{actions, block_on, random_bytes, serve_on_loopback, var, World};
 
 #[test]
 fn harbor_source_lists_selects_and_downloads_verified_layers() {
@@ -170,25 +170,6 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
         assert!(matches!(e, FetchError::Oversize { .. }), "{e}");
         assert!(!dir.path().join("small").exists());
     });
-}
-
-/// A Harbor front with robot credentials over a fresh registry, served on
-/// the shared test runtime (it outlives the blocking CLI runs).
-fn harbor_front(reg: &Registry) -> (front::HarborServer, url::Url) {
-    let handle = fedcloud_appliance::testsrv::runtime();
-    let _g = handle.enter();
-    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_l.set_nonblocking(true).unwrap();
-    let h = front::serve(
-        tokio::net::TcpListener::from_std(std_l).unwrap(),
-        front::HarborOptions {
-            registry: url::Url::parse(&reg.url).unwrap(),
-            credentials: Some(("robot$sync".into(), "s3cret".into())),
-        },
-    )
-    .unwrap();
-    let base = url::Url::parse(&format!("http://{}", h.server.addr())).unwrap();
-    (h, base)
 }
 
 /// One plain HTTP request (status, body).
@@ -522,19 +503,20 @@ fn site_registry_in_token_mode_syncs_with_bearer_tokens() {
             &base.join("token-cert.pem"),
         )
         .unwrap();
-        let handle = fedcloud_appliance::testsrv::runtime();
-        let _g = handle.enter();
-        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_l.set_nonblocking(true).unwrap();
-        let f = front::serve_with_tokens(
-            tokio::net::TcpListener::from_std(std_l).unwrap(),
-            front::HarborOptions {
-                registry: registry.clone(),
-                credentials: Some((var("REFSITE_HARBOR_ROBOT"), var("REFSITE_HARBOR_PASSWORD"))),
-            },
-            issuer,
-        )
-        .unwrap();
+        let f = serve_on_loopback(|l| {
+            front::serve_with_tokens(
+                l,
+                front::HarborOptions {
+                    registry: registry.clone(),
+                    credentials: Some((
+                        var("REFSITE_HARBOR_ROBOT"),
+                        var("REFSITE_HARBOR_PASSWORD"),
+                    )),
+                },
+                issuer,
+            )
+            .unwrap()
+        });
         f.set_registry_basic(false);
         f
     };

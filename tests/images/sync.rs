@@ -24,6 +24,16 @@ pub(super) fn var(k: &str) -> String {
     refsite().var(k).to_string()
 }
 
+/// Start a test server with `serve` on a free loopback port, on the shared
+/// test runtime (it outlives blocking CLI runs).
+pub(super) fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) -> T {
+    let handle = testsrv::runtime();
+    let _g = handle.enter();
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    serve(tokio::net::TcpListener::from_std(std_l).unwrap())
+}
+
 pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -55,19 +65,16 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("www");
         std::fs::create_dir_all(&root).unwrap();
-        let handle = testsrv::runtime();
-        let _g = handle.enter();
-        let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_l.set_nonblocking(true).unwrap();
-        let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-        let files = files::serve(
-            l,
-            files::FilesOptions {
-                root: root.clone(),
-                token: None,
-            },
-        )
-        .unwrap();
+        let files = serve_on_loopback(|l| {
+            files::serve(
+                l,
+                files::FilesOptions {
+                    root: root.clone(),
+                    token: None,
+                },
+            )
+            .unwrap()
+        });
         let tag = format!("t-{prefix}-{:08x}", rand::random::<u32>());
         World {
             dir,
@@ -628,19 +635,17 @@ fn tokens_are_sent_as_basic_auth_and_never_logged() {
     let w = World::new("token");
     // A file server that wants a token, and a subscription whose URL
     // carries it as userinfo (cloudkeeper style).
-    let handle = testsrv::runtime();
-    let _g = handle.enter();
-    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_l.set_nonblocking(true).unwrap();
     let secret = "tok-5ecr3t-d0-not-log";
-    let guarded = files::serve(
-        tokio::net::TcpListener::from_std(std_l).unwrap(),
-        files::FilesOptions {
-            root: w.root.clone(),
-            token: Some(secret.into()),
-        },
-    )
-    .unwrap();
+    let guarded = serve_on_loopback(|l| {
+        files::serve(
+            l,
+            files::FilesOptions {
+                root: w.root.clone(),
+                token: Some(secret.into()),
+            },
+        )
+        .unwrap()
+    });
     let mut w = w;
     let imgs = [w.image(A, "a.img", b"bytes")];
     w.publish_ok(&imgs);
