@@ -328,21 +328,8 @@ impl Ams {
         }
         let fault = self.faults.take(&path, publish);
         if let Some(fault) = &fault {
-            if let Some(delay) = fault.delay_duration() {
-                tokio::time::sleep(delay).await;
-            }
-            if fault.drop_connection {
-                return Err(http::DropConnection);
-            }
-            if let Some(status) = fault.status {
-                let resp = match &fault.body {
-                    Some(body) => http::text(
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                        body,
-                    ),
-                    None => fault_error(status),
-                };
-                return Ok(resp);
+            if let Some(out) = fault.preempt(injected).await {
+                return out;
             }
         }
         let mut resp = match route(&path) {
@@ -659,6 +646,14 @@ fn parse_messages(body: &[u8]) -> Option<Vec<Message>> {
             })
         })
         .collect()
+}
+
+/// An injected answer: the rule's body as text, else AMS's error JSON.
+fn injected(status: u16, body: Option<&str>) -> Resp {
+    match body {
+        Some(b) => http::text(super::faults::injected_status(status), b),
+        None => fault_error(status),
+    }
 }
 
 #[cfg(test)]

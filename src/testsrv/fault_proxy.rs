@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 pub use super::faults::{Fault, FaultControl, FaultStats};
-use super::http::{self, DropConnection};
+use super::http;
 use super::proxy::Upstream;
 use super::{Error, Server};
 
@@ -57,22 +57,11 @@ pub fn serve(listener: TcpListener, upstream: &Url) -> Result<(Server, FaultCont
                 });
             }
             let fault = faults.take(&path, true);
-            if let Some(fault) = &fault {
-                if let Some(delay) = fault.delay_duration() {
-                    tokio::time::sleep(delay).await;
-                }
-                if fault.drop_connection {
-                    return Err(DropConnection);
-                }
-                if let Some(status) = fault.status {
-                    let status =
-                        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    let body = fault
-                        .body
-                        .clone()
-                        .unwrap_or_else(|| format!("injected fault: HTTP {}\n", status.as_u16()));
-                    return Ok(http::text(status, body));
-                }
+            if let Some(out) = match &fault {
+                Some(f) => f.preempt(super::faults::injected_text).await,
+                None => None,
+            } {
+                return out;
             }
             forwarded.fetch_add(1, Ordering::Relaxed);
             let resp = upstream.forward(req, |_| {}).await;

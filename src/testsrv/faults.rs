@@ -54,6 +54,27 @@ pub struct Fault {
     pub count: u32,
 }
 
+/// An injected status as an HTTP status (503 when it is not one).
+pub(crate) fn injected_status(status: u16) -> hyper::StatusCode {
+    hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// The body of an injected answer: the rule's, else
+/// `injected fault: HTTP <status>`.
+pub(crate) fn injected_body(status: u16, body: Option<&str>) -> String {
+    body.map(String::from).unwrap_or_else(|| {
+        format!(
+            "injected fault: HTTP {}\n",
+            injected_status(status).as_u16()
+        )
+    })
+}
+
+/// The plain-text injected answer most test servers give.
+pub(crate) fn injected_text(status: u16, body: Option<&str>) -> super::http::Resp {
+    super::http::text(injected_status(status), injected_body(status, body))
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -131,6 +152,24 @@ impl Fault {
     /// The delay, if any.
     pub(crate) fn delay_duration(&self) -> Option<Duration> {
         (self.delay_ms > 0).then(|| Duration::from_millis(self.delay_ms))
+    }
+
+    /// What a fault does before the server's own answer: wait `delay_ms`,
+    /// then drop the connection, or answer with the injected status:
+    /// `answer(status, the rule's body)`. `None`: serve the real answer
+    /// (and shape it with [`Fault::shape_response`]).
+    pub(crate) async fn preempt(
+        &self,
+        answer: impl FnOnce(u16, Option<&str>) -> super::http::Resp,
+    ) -> Option<super::http::Outcome> {
+        if let Some(delay) = self.delay_duration() {
+            tokio::time::sleep(delay).await;
+        }
+        if self.drop_connection {
+            return Some(Err(super::http::DropConnection));
+        }
+        let status = self.status?;
+        Some(Ok(answer(status, self.body.as_deref())))
     }
 
     /// Whether the body needs rewriting.

@@ -183,18 +183,11 @@ impl Files {
                 return Err(http::DropConnection);
             }
         }
-        let mut resp = match fault
+        let injected = fault
             .as_ref()
-            .and_then(|f| f.status.map(|s| (s, f.body.clone())))
-        {
-            Some((status, body)) => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                http::text(
-                    status,
-                    body.unwrap_or_else(|| format!("injected fault: HTTP {}\n", status.as_u16())),
-                )
-            }
+            .and_then(|f| Some(super::faults::injected_text(f.status?, f.body.as_deref())));
+        let mut resp = match injected {
+            Some(r) => r,
             None => self.answer(&req).await,
         };
         let declared = resp

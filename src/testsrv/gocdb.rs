@@ -23,7 +23,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use super::faults::FaultControl;
+use super::faults::{self, FaultControl};
 use super::http::{self, Outcome, Peer, Resp};
 use super::{Error, Server};
 
@@ -191,20 +191,8 @@ impl Gocdb {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let fault = self.faults.take(&path, true);
         if let Some(fault) = &fault {
-            if let Some(delay) = fault.delay_duration() {
-                tokio::time::sleep(delay).await;
-            }
-            if fault.drop_connection {
-                return Err(http::DropConnection);
-            }
-            if let Some(status) = fault.status {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let body = fault
-                    .body
-                    .clone()
-                    .unwrap_or_else(|| format!("injected fault: HTTP {}\n", status.as_u16()));
-                return Ok(http::response(status, "text/html; charset=UTF-8", body));
+            if let Some(out) = fault.preempt(injected).await {
+                return out;
             }
         }
         let mut resp = self.answer(&req);
@@ -374,6 +362,15 @@ fn push_el(x: &mut String, indent: usize, name: &str, value: &str) {
     if !value.is_empty() {
         let _ = writeln!(x, "{:indent$}<{name}>{}</{name}>", "", escape(value));
     }
+}
+
+/// An injected answer, as GOCDB's web server gives errors (HTML type).
+fn injected(status: u16, body: Option<&str>) -> Resp {
+    http::response(
+        faults::injected_status(status),
+        "text/html; charset=UTF-8",
+        faults::injected_body(status, body),
+    )
 }
 
 #[cfg(test)]

@@ -414,21 +414,11 @@ impl Harbor {
             });
         }
         let fault = self.faults.take(&path, true);
-        if let Some(f) = &fault {
-            if let Some(d) = f.delay_duration() {
-                tokio::time::sleep(d).await;
-            }
-            if f.drop_connection {
-                return Err(http::DropConnection);
-            }
-            if let Some(s) = f.status {
-                let status = StatusCode::from_u16(s).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let body = f
-                    .body
-                    .clone()
-                    .unwrap_or_else(|| format!("injected fault: HTTP {s}\n"));
-                return Ok(http::text(status, body));
-            }
+        if let Some(out) = match &fault {
+            Some(f) => f.preempt(super::faults::injected_text).await,
+            None => None,
+        } {
+            return out;
         }
         let registry = path == "/v2" || path.starts_with("/v2/");
         if let Some(issuer) = &self.tokens {

@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::faults::FaultControl;
+use super::faults::{self, FaultControl};
 use super::http::{self, Outcome, Peer, Resp};
 use super::{Error, Server};
 
@@ -563,16 +563,8 @@ impl Sim {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let fault = self.faults.take(&path, true);
         if let Some(fault) = &fault {
-            if let Some(delay) = fault.delay_duration() {
-                tokio::time::sleep(delay).await;
-            }
-            if fault.drop_connection {
-                return Err(http::DropConnection);
-            }
-            if let Some(status) = fault.status {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                return Ok(err(status, "injected fault"));
+            if let Some(out) = fault.preempt(injected).await {
+                return out;
             }
         }
         let mut resp = if path.starts_with("/v3") {
@@ -1424,6 +1416,12 @@ fn req_url(base: &Url, req: &Request<Incoming>) -> Url {
     let mut u = base.clone();
     u.set_path(req.uri().path());
     u
+}
+
+/// An injected answer in the OpenStack error shape (the rule's body is not
+/// used).
+fn injected(status: u16, _body: Option<&str>) -> Resp {
+    err(faults::injected_status(status), "injected fault")
 }
 
 #[cfg(test)]
