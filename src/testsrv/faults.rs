@@ -334,6 +334,27 @@ impl FaultControl {
     }
 
     /// Serve the control API (`GET`/`POST`/`DELETE` on the control path).
+    /// The test API of a server that only counts its requests:
+    /// `/__test/faults` (this queue) and `/__test/stats`
+    /// (`{"requests": .., "faults": ..}`); `endpoint` is the path after
+    /// `/__test/`.
+    pub(crate) async fn test_api(
+        &self,
+        endpoint: &str,
+        req: hyper::Request<hyper::body::Incoming>,
+        requests: u64,
+    ) -> super::http::Resp {
+        use hyper::StatusCode;
+        match endpoint {
+            "faults" => self.handle_control(req).await,
+            "stats" => super::http::json(
+                StatusCode::OK,
+                &serde_json::json!({"requests": requests, "faults": self.stats()}),
+            ),
+            _ => super::http::text(StatusCode::NOT_FOUND, "unknown test endpoint\n"),
+        }
+    }
+
     pub(crate) async fn handle_control(
         &self,
         req: hyper::Request<hyper::body::Incoming>,

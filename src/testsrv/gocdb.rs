@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::faults::{self, FaultControl};
@@ -179,14 +178,8 @@ impl Gocdb {
     async fn handle(self: Arc<Self>, _peer: Peer, req: Request<Incoming>) -> Outcome {
         let path = req.uri().path().to_string();
         if let Some(test) = path.strip_prefix("/__test/") {
-            return Ok(match test {
-                "faults" => self.faults.handle_control(req).await,
-                "stats" => http::json(
-                    StatusCode::OK,
-                    &json!({"requests": self.requests.load(Ordering::Relaxed), "faults": self.faults.stats()}),
-                ),
-                _ => http::text(StatusCode::NOT_FOUND, "unknown test endpoint\n"),
-            });
+            let requests = self.requests.load(Ordering::Relaxed);
+            return Ok(self.faults.test_api(test, req, requests).await);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let fault = self.faults.take(&path, true);
