@@ -1,6 +1,6 @@
 //! The command line: global options and the whole subcommand tree of the
-//! product. Subcommands that later work fills in are declared here already;
-//! their help says "not implemented yet" and running them exits 2.
+//! product. Each subcommand's own arguments live in its module under
+//! `cmd/`.
 
 use std::path::PathBuf;
 
@@ -47,9 +47,10 @@ pub struct GlobalArgs {
 /// The subcommand tree.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// [not implemented yet] First-boot wizard: host certificate, /image_data,
-    /// site, Keystone credentials, VO to project mapping, image lists.
-    Configure,
+    /// First-boot wizard: site, Keystone credentials, VO to project mapping,
+    /// host certificate, trust anchors, /image_data, image sources; each
+    /// answer tested before it is saved.
+    Configure(crate::cmd::configure::Args),
     /// Accounting: extract usage into APEL records and send them to the ARGO
     /// Messaging Service.
     #[command(subcommand)]
@@ -60,16 +61,25 @@ pub enum Command {
     /// Image synchronisation: signed image lists into Glance.
     #[command(subcommand)]
     Images(crate::cmd::images::ImagesCommand),
-    /// [not implemented yet] State of every flow: last runs, queues, alerts.
-    Status,
+    /// State of every flow: last runs, queues, certificates, CRLs, alerts.
+    Status(crate::cmd::status::Args),
     /// Check the site: configuration, Keystone, every VO project and the
     /// services it uses; `--inventory` lists what each project holds.
     Doctor(DoctorArgs),
-    /// [not implemented yet] Migrate configuration and state across appliance releases.
-    Migrate,
-    /// [not implemented yet] Import the legacy appliance's files (caso.conf,
-    /// voms.json, openstack.rc, image-lists.conf, atrope, cloudkeeper-os).
-    ImportLegacy,
+    /// Migrate configuration and state across appliance releases.
+    Migrate(crate::cmd::migrate::Args),
+    /// Import the legacy appliance's files (caso.conf, voms.json,
+    /// openstack.rc, image-lists.conf, atrope, cloudkeeper-os).
+    ImportLegacy(crate::cmd::import_legacy::Args),
+    /// Certificate revocation lists of the IGTF CA directory.
+    #[command(subcommand)]
+    Crl(crate::cmd::crl::CrlCommand),
+    /// The appliance's systemd units and timers.
+    #[command(subcommand)]
+    Systemd(crate::cmd::systemd::SystemdCommand),
+    /// Install this binary and its units onto this (running) appliance; the
+    /// next boot or job runs `migrate` first.
+    SelfInstall(crate::cmd::self_install::Args),
     /// Site configuration: check, show (secrets redacted), example.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -18,4 +18,5 @@ pub mod secret;
 pub mod spool;
 pub mod state;
 pub mod telemetry;
+#[cfg(feature = "testsrv")]
 pub mod testsrv;

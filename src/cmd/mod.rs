@@ -2,9 +2,16 @@
 
 pub mod accounting;
 mod config;
+pub mod configure;
+pub mod crl;
 mod doctor;
 pub mod images;
+pub mod import_legacy;
 pub mod info;
+pub mod migrate;
+pub mod self_install;
+pub mod status;
+pub mod systemd;
 
 use crate::cli::{Cli, Command};
 use crate::exit::{Outcome, UsageError};
@@ -18,10 +25,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Accounting(c) => accounting::run(g, c).await,
         Command::Info(c) => info::run(g, c).await,
         Command::Images(c) => images::run(g, c).await,
-        Command::Configure => not_yet("configure", 0),
-        Command::Status => not_yet("status", 0),
-        Command::Migrate => not_yet("migrate", 0),
-        Command::ImportLegacy => not_yet("import-legacy", 0),
+        Command::Configure(args) => configure::run(g, args).await,
+        Command::Status(args) => status::run(g, args).await,
+        Command::Migrate(args) => migrate::run(g, args),
+        Command::ImportLegacy(args) => import_legacy::run(g, args).await,
+        Command::Crl(c) => crl::run(g, c).await,
+        Command::Systemd(c) => systemd::run(g, c),
+        Command::SelfInstall(args) => self_install::run(g, args),
     }
 }
 

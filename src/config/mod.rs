@@ -138,11 +138,22 @@ pub fn load_with(path: &Path, env: &Env) -> Result<Loaded, ConfigErrors> {
     let raw = raw::RawConfig::decode(&root, "", &mut d).unwrap_or_default();
     if let Some(v) = raw.schema_version.filter(|v| *v != SCHEMA_VERSION) {
         // A different version: its other keys would only add noise.
-        let e = d
-            .at("schema-version", format!("unsupported schema version {v}"))
+        let e = if v < SCHEMA_VERSION {
+            d.at(
+                "schema-version",
+                format!("schema version {v} is from an earlier release"),
+            )
             .hint(format!(
-                "this release of the appliance reads `schema-version: {SCHEMA_VERSION}`"
-            ));
+                "run `appliance migrate` to bring it to `schema-version: {SCHEMA_VERSION}` \
+                 (the appliance-migrate unit does this at boot)"
+            ))
+        } else {
+            d.at(
+                "schema-version",
+                format!("schema version {v} is newer than this release reads ({SCHEMA_VERSION})"),
+            )
+            .hint("run the release that wrote it, or restore the configuration from a backup")
+        };
         return Err(ConfigErrors::one(e));
     }
 

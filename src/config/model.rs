@@ -12,7 +12,7 @@ use url::Url;
 use crate::openstack::access::{DomainRef, Interface, ProjectRef, Tls};
 
 /// The only schema version this release reads.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Default secrets file.
 pub const DEFAULT_SECRETS_FILE: &str = "/etc/fedcloud-appliance/secrets.yaml";
@@ -301,31 +301,107 @@ impl Default for Paths {
 /// What runs, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Components {
-    /// Accounting (extract + send).
-    pub accounting: Component,
+    /// Accounting: extraction and delivery, each on its own schedule.
+    pub accounting: AccountingComponent,
     /// Information publishing.
     pub info: Component,
     /// Image synchronisation.
     pub images: Component,
+    /// CRL refresh of the IGTF CA directory.
+    pub crl_refresh: Component,
 }
+
+/// Default schedule of `accounting extract` (cASO's cron: hourly).
+pub const DEFAULT_EXTRACT_SCHEDULE: &str = "hourly";
+/// Default schedule of `accounting send` (ssmsend's cron: every six hours).
+pub const DEFAULT_SEND_SCHEDULE: &str = "*-*-* 00/6:30:00";
+/// Default schedule of `info publish`.
+pub const DEFAULT_INFO_SCHEDULE: &str = "*:0/30";
+/// Default schedule of `images sync`.
+pub const DEFAULT_IMAGES_SCHEDULE: &str = "*-*-* 00/4:00:00";
+/// Default schedule of `crl refresh` (fetch-crl's cron: every six hours).
+pub const DEFAULT_CRL_SCHEDULE: &str = "*-*-* 00/6:15:00";
 
 impl Default for Components {
     fn default() -> Self {
         Components {
-            accounting: Component {
+            accounting: AccountingComponent {
                 enabled: true,
-                schedule: "hourly".into(),
+                extract_schedule: DEFAULT_EXTRACT_SCHEDULE.into(),
+                send_schedule: DEFAULT_SEND_SCHEDULE.into(),
             },
             info: Component {
                 enabled: true,
-                schedule: "*:0/30".into(),
+                schedule: DEFAULT_INFO_SCHEDULE.into(),
             },
             images: Component {
                 enabled: true,
-                schedule: "*-*-* 00/4:00:00".into(),
+                schedule: DEFAULT_IMAGES_SCHEDULE.into(),
+            },
+            crl_refresh: Component {
+                enabled: true,
+                schedule: DEFAULT_CRL_SCHEDULE.into(),
             },
         }
     }
+}
+
+impl Components {
+    /// Every scheduled job of the appliance, in a fixed order: the unit
+    /// `appliance-<name>.service` + `.timer` runs it.
+    pub fn jobs(&self) -> [Job; 5] {
+        let a = &self.accounting;
+        [
+            Job {
+                name: "accounting-extract",
+                enabled: a.enabled,
+                schedule: a.extract_schedule.clone(),
+            },
+            Job {
+                name: "accounting-send",
+                enabled: a.enabled,
+                schedule: a.send_schedule.clone(),
+            },
+            Job {
+                name: "info-publish",
+                enabled: self.info.enabled,
+                schedule: self.info.schedule.clone(),
+            },
+            Job {
+                name: "images-sync",
+                enabled: self.images.enabled,
+                schedule: self.images.schedule.clone(),
+            },
+            Job {
+                name: "crl-refresh",
+                enabled: self.crl_refresh.enabled,
+                schedule: self.crl_refresh.schedule.clone(),
+            },
+        ]
+    }
+}
+
+/// One scheduled job: what `appliance-<name>.timer` runs and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// `accounting-extract`, `accounting-send`, `info-publish`,
+    /// `images-sync` or `crl-refresh`.
+    pub name: &'static str,
+    /// Whether its timer is enabled.
+    pub enabled: bool,
+    /// systemd `OnCalendar=` expression.
+    pub schedule: String,
+}
+
+/// `components.accounting`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountingComponent {
+    /// Whether both accounting timers run.
+    pub enabled: bool,
+    /// systemd `OnCalendar=` of `accounting extract`.
+    pub extract_schedule: String,
+    /// systemd `OnCalendar=` of `accounting send`.
+    pub send_schedule: String,
 }
 
 /// One component.

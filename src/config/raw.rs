@@ -199,9 +199,19 @@ pub struct RawPaths {
 /// `components`.
 #[derive(Debug, Default)]
 pub struct RawComponents {
-    pub accounting: Option<RawComponent>,
+    pub accounting: Option<RawAccountingComponent>,
     pub info: Option<RawComponent>,
     pub images: Option<RawComponent>,
+    pub crl_refresh: Option<RawComponent>,
+}
+
+/// `components.accounting`: extraction and delivery run on their own
+/// schedules (schema 2; schema 1 had one `schedule` for both).
+#[derive(Debug, Default)]
+pub struct RawAccountingComponent {
+    pub enabled: Option<bool>,
+    pub extract_schedule: Option<String>,
+    pub send_schedule: Option<String>,
 }
 
 /// `components.<name>`.
@@ -321,6 +331,20 @@ impl Decode for RawComponents {
             accounting: m.opt("accounting"),
             info: m.opt("info"),
             images: m.opt("images"),
+            crl_refresh: m.opt("crl-refresh"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
+}
+
+impl Decode for RawAccountingComponent {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawAccountingComponent {
+            enabled: m.opt("enabled"),
+            extract_schedule: m.opt("extract-schedule"),
+            send_schedule: m.opt("send-schedule"),
         };
         m.finish(Unknown::Error);
         Some(v)

@@ -168,10 +168,20 @@ struct PathsOut {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
 struct ComponentsOut {
-    accounting: ComponentOut,
+    accounting: AccountingOut,
     info: ComponentOut,
     images: ComponentOut,
+    crl_refresh: ComponentOut,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct AccountingOut {
+    enabled: bool,
+    extract_schedule: String,
+    send_schedule: String,
 }
 
 #[derive(Serialize)]
@@ -334,9 +344,14 @@ fn effective(loaded: &Loaded) -> Effective {
             ca_dir: s(&c.paths.ca_dir),
         },
         components: ComponentsOut {
-            accounting: component(&c.components.accounting),
+            accounting: AccountingOut {
+                enabled: c.components.accounting.enabled,
+                extract_schedule: c.components.accounting.extract_schedule.clone(),
+                send_schedule: c.components.accounting.send_schedule.clone(),
+            },
             info: component(&c.components.info),
             images: component(&c.components.images),
+            crl_refresh: component(&c.components.crl_refresh),
         },
         accounting: c.accounting.clone(),
         ams: c.ams.clone(),

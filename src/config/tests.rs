@@ -73,7 +73,7 @@ fn warnings(d: &Dir, l: &Loaded) -> Vec<String> {
     l.warnings.iter().map(|w| d.strip(w)).collect()
 }
 
-const HEAD: &str = "schema-version: 1\nsite:\n  gocdb: S\n  endpoint: https://keystone.example.org:5000/v3\nsecrets-file: @DIR@/secrets.yaml\n";
+const HEAD: &str = "schema-version: 2\nsite:\n  gocdb: S\n  endpoint: https://keystone.example.org:5000/v3\nsecrets-file: @DIR@/secrets.yaml\n";
 const VOS: &str = "vos:\n  - name: ops\n    projects:\n      - id: p-ops\n";
 const PASSWORD_AUTH: &str =
     "openstack:\n  auth:\n    type: password\n    username: u\n    user-domain-name: Default\n";
@@ -449,7 +449,7 @@ fn schema_version_and_empty_files() {
     let d = Dir::new();
     assert_eq!(
         d.errors("schema-version: 3\nwhatever: 1\n"),
-        ["appliance.yaml:1:1: schema-version: unsupported schema version 3; this release of the appliance reads `schema-version: 1`"]
+        ["appliance.yaml:1:1: schema-version: schema version 3 is newer than this release reads (2); run the release that wrote it, or restore the configuration from a backup"]
     );
     assert_eq!(
         d.errors("# nothing\n"),
@@ -458,7 +458,7 @@ fn schema_version_and_empty_files() {
     let errs = d.errors(&config(&[&HEAD[18..], PASSWORD_AUTH, VOS]));
     assert_eq!(
         errs[0],
-        "appliance.yaml:1:1: schema-version: missing required key `schema-version`; add `schema-version: 1` at the top of the file"
+        "appliance.yaml:1:1: schema-version: missing required key `schema-version`; add `schema-version: 2` at the top of the file"
     );
 }
 
@@ -473,7 +473,7 @@ fn catch_all_oidc_site() {
     d.file("site.yaml", &site);
     d.file("secrets.yaml", "openstack:\n  access-token: at\n");
     let l = d.ok(
-        "schema-version: 1\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\nopenstack:\n  region: R\n",
+        "schema-version: 2\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\nopenstack:\n  region: R\n",
     );
     assert_eq!(warnings(&d, &l), Vec::<String>::new());
     assert_eq!(l.config.site.gocdb, "fedcloud.srce.hr");
@@ -522,7 +522,7 @@ fn catch_all_application_credential_site() {
         "openstack:\n  application-credential-secret: s\n",
     );
     let l = d.ok(
-        "schema-version: 1\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\nopenstack:\n  auth:\n    application-credential-id: ac\n",
+        "schema-version: 2\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\nopenstack:\n  auth:\n    application-credential-id: ac\n",
     );
     assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
     assert!(l.vos().iter().all(|v| v.projects.is_empty()));
@@ -541,12 +541,12 @@ fn catch_all_without_project_id_needs_an_application_credential() {
         "site.yaml",
         "gocdb: X\nendpoint: https://k.example.org/v3\nvos:\n  - name: ops\n    auth: {}\n",
     );
-    let errs = d.errors("schema-version: 1\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\n");
+    let errs = d.errors("schema-version: 2\nsite:\n  catch-all: @DIR@/site.yaml\nsecrets-file: @DIR@/secrets.yaml\n");
     assert_eq!(
         errs,
         ["site.yaml:5:5: vos[0].auth: VO `ops` has no `project_id`; add `project_id: <id of the project serving the VO>`"]
     );
-    let errs = d.errors("schema-version: 1\nsite:\n  catch-all: @DIR@/missing.yaml\n");
+    let errs = d.errors("schema-version: 2\nsite:\n  catch-all: @DIR@/missing.yaml\n");
     assert_eq!(
         errs,
         ["appliance.yaml:3:3: site.catch-all: missing.yaml: cannot read the catch-all site file: No such file or directory (os error 2)"]

@@ -31,8 +31,8 @@ use super::clouds::RawCloud;
 use super::decode::{item, join, Diag};
 use super::error::ConfigError;
 use super::model::{
-    Auth, AuthMethod, AuthType, CatchAll, Component, Components, Config, CredentialSource,
-    OpenStack, Paths, Site, Vo, DEFAULT_SECRETS_FILE,
+    AccountingComponent, Auth, AuthMethod, AuthType, CatchAll, Component, Components, Config,
+    CredentialSource, OpenStack, Paths, Site, Vo, DEFAULT_SECRETS_FILE,
 };
 use super::raw::{RawAuth, RawComponent, RawConfig, RawPaths, RawProject};
 use super::secrets::{SecretSet, SecretsFile};
@@ -130,7 +130,7 @@ pub fn validate(input: Input, ds: &mut Diags) -> Option<Validated> {
         d.error_hint(
             "schema-version",
             "missing required key `schema-version`",
-            "add `schema-version: 1` at the top of the file",
+            "add `schema-version: 2` at the top of the file",
         );
     }
 
@@ -1290,24 +1290,49 @@ fn validate_paths(raw: RawPaths, d: &mut Diag) -> Option<Paths> {
 
 fn validate_components(raw: super::raw::RawComponents, d: &mut Diag) -> Components {
     let def = Components::default();
-    let mut one = |key: &str, v: Option<RawComponent>, default: Component| -> Component {
-        let v = v.unwrap_or_default();
-        let schedule = v.schedule.unwrap_or(default.schedule);
+    let mut schedule = |key: String, v: Option<String>, default: String| -> String {
+        let schedule = v.unwrap_or(default);
         if schedule.trim().is_empty() {
             d.error_hint(
-                &format!("components.{key}.schedule"),
+                &key,
                 "empty schedule",
                 "a systemd OnCalendar= expression, e.g. `hourly`",
             );
         }
+        schedule
+    };
+    let mut one = |key: &str, v: Option<RawComponent>, default: Component| -> Component {
+        let v = v.unwrap_or_default();
         Component {
             enabled: v.enabled.unwrap_or(default.enabled),
-            schedule,
+            schedule: schedule(
+                format!("components.{key}.schedule"),
+                v.schedule,
+                default.schedule,
+            ),
         }
     };
+    let info = one("info", raw.info, def.info);
+    let images = one("images", raw.images, def.images);
+    let crl_refresh = one("crl-refresh", raw.crl_refresh, def.crl_refresh);
+    let acc = raw.accounting.unwrap_or_default();
+    let accounting = AccountingComponent {
+        enabled: acc.enabled.unwrap_or(def.accounting.enabled),
+        extract_schedule: schedule(
+            "components.accounting.extract-schedule".into(),
+            acc.extract_schedule,
+            def.accounting.extract_schedule,
+        ),
+        send_schedule: schedule(
+            "components.accounting.send-schedule".into(),
+            acc.send_schedule,
+            def.accounting.send_schedule,
+        ),
+    };
     Components {
-        accounting: one("accounting", raw.accounting, def.accounting),
-        info: one("info", raw.info, def.info),
-        images: one("images", raw.images, def.images),
+        accounting,
+        info,
+        images,
+        crl_refresh,
     }
 }

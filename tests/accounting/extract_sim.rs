@@ -42,7 +42,7 @@ pub(super) fn sim_config(dir: &Path, auth_url: &str, data: &Dataset, extra: &str
     .unwrap();
     let d = dir.display();
     let text = format!(
-        "schema-version: 1
+        "schema-version: 2
 site:
   gocdb: SIM-SITE
   endpoint: {auth_url}

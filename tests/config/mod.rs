@@ -281,7 +281,7 @@ fn clouds_yaml_found_through_os_client_config_file() {
     std::fs::set_permissions(&clouds, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::write(
         dir.path().join("appliance.yaml"),
-        "schema-version: 1\nsite: {gocdb: S, endpoint: 'https://keystone.test.example:5000/v3'}\nopenstack: {cloud: site}\nvos: [{name: ops, projects: [{id: p1}]}]\n",
+        "schema-version: 2\nsite: {gocdb: S, endpoint: 'https://keystone.test.example:5000/v3'}\nopenstack: {cloud: site}\nvos: [{name: ops, projects: [{id: p1}]}]\n",
     )
     .unwrap();
     let out = appliance()

@@ -142,7 +142,7 @@ impl World {
         }
         images.push_str(&self.images_extra);
         let text = format!(
-            "schema-version: 1\nsite:\n  gocdb: REFSITE-LOCAL\n  endpoint: {auth}\nopenstack:\n  auth:\n    type: password\n    auth-url: {auth}\n    username: {user}\n    user-domain-name: Default\n    project-id: {alpha1}\n  region: {region}\n  retries: 0\nsecrets-file: {secrets}\nvos:\n  - name: vo.alpha.example\n    projects:\n      - id: {alpha1}\n      - id: {alpha2}\n  - name: vo.beta.example\n    projects:\n      - id: {beta1}\npaths:\n  image-data: {d}/image-data\n  spool: {d}/spool\n  state: {d}/state\n  ca-dir: {ca}\n{images}",
+            "schema-version: 2\nsite:\n  gocdb: REFSITE-LOCAL\n  endpoint: {auth}\nopenstack:\n  auth:\n    type: password\n    auth-url: {auth}\n    username: {user}\n    user-domain-name: Default\n    project-id: {alpha1}\n  region: {region}\n  retries: 0\nsecrets-file: {secrets}\nvos:\n  - name: vo.alpha.example\n    projects:\n      - id: {alpha1}\n      - id: {alpha2}\n  - name: vo.beta.example\n    projects:\n      - id: {beta1}\npaths:\n  image-data: {d}/image-data\n  spool: {d}/spool\n  state: {d}/state\n  ca-dir: {ca}\n{images}",
             auth = var("OS_AUTH_URL"),
             user = var("REFSITE_USER"),
             alpha1 = var("REFSITE_PROJECT_ALPHA1_ID"),

@@ -232,7 +232,7 @@ impl Dir {
         let site_file = self.path.join("site.yaml");
         std::fs::write(&site_file, site).unwrap();
         let cfg = format!(
-            "schema-version: 1\nsite:\n  catch-all: {}\nopenstack:\n  auth:\n    type: password\n    auth-url: {}\n    username: {}\n    user-domain-name: Default\n  region: {}\n{openstack_extra}secrets-file: {}\npaths:\n  state: {}\ninfo:\n  gocdb-url: {}/gocdbpi/public/\n{extra}",
+            "schema-version: 2\nsite:\n  catch-all: {}\nopenstack:\n  auth:\n    type: password\n    auth-url: {}\n    username: {}\n    user-domain-name: Default\n  region: {}\n{openstack_extra}secrets-file: {}\npaths:\n  state: {}\ninfo:\n  gocdb-url: {}/gocdbpi/public/\n{extra}",
             site_file.display(),
             var("OS_AUTH_URL"),
             var("REFSITE_USER"),

@@ -102,7 +102,7 @@ impl Site {
         let d = dir.path().display();
         let config = dir.path().join("appliance.yaml");
         let yaml = format!(
-            "schema-version: 1
+            "schema-version: 2
 site:
   gocdb: TEST-SITE
   endpoint: https://keystone.test.example:5000/v3
