@@ -65,3 +65,12 @@ pub fn appliance() -> assert_cmd::Command {
         .env_remove("JOURNAL_STREAM");
     cmd
 }
+
+/// How many random SIGKILLs a kill test makes (`APPLIANCE_TEST_KILLS`,
+/// default 20; raise it for a long soak).
+pub fn kills() -> u32 {
+    std::env::var("APPLIANCE_TEST_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
