@@ -14,6 +14,7 @@ pub mod info;
 pub mod messaging;
 pub mod openstack;
 pub mod pyjson;
+pub mod redact;
 pub mod secret;
 pub mod spool;
 pub mod state;

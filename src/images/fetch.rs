@@ -32,7 +32,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::openstack::error::redact_url;
+use crate::redact::url as redact_url;
 use crate::secret::Secret;
 
 /// Download tunables, with documented defaults.

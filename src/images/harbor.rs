@@ -369,7 +369,7 @@ impl Harbor {
         url: &Url,
         accept: &str,
     ) -> Result<(reqwest::Response, Option<Secret>), HarborError> {
-        let shown = crate::openstack::error::redact_url(url);
+        let shown = crate::redact::url(url);
         let send = |rq: reqwest::RequestBuilder| {
             let shown = shown.clone();
             async move {
@@ -431,7 +431,7 @@ impl Harbor {
                 q.append_pair("scope", s);
             }
         }
-        let shown = crate::openstack::error::redact_url(&u);
+        let shown = crate::redact::url(&u);
         let r = self
             .request(reqwest::Method::GET, &u, "application/json", None)
             .send()
@@ -498,7 +498,7 @@ impl Harbor {
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| next_link(&url, l));
-            let shown = crate::openstack::error::redact_url(&url);
+            let shown = crate::redact::url(&url);
             let v: Value = r.json().await.map_err(|e| HarborError::Shape {
                 url: shown.clone(),
                 what: format!("not JSON: {e}"),
@@ -572,7 +572,7 @@ impl Harbor {
                 "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
             )
             .await?;
-        let shown = crate::openstack::error::redact_url(&url);
+        let shown = crate::redact::url(&url);
         r.json().await.map_err(|e| HarborError::Shape {
             url: shown,
             what: format!("manifest not JSON: {e}"),

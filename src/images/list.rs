@@ -302,7 +302,12 @@ fn parse_image(m: &Map<String, Value>) -> Result<ListImage, String> {
     let uri = Url::parse(&uri_text)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https" | "file"))
-        .ok_or_else(|| format!("`hv:uri` {uri_text:?} is not an http(s) URL"))?;
+        .ok_or_else(|| {
+            format!(
+                "`hv:uri` {:?} is not an http(s) URL",
+                crate::redact::url_text(&uri_text)
+            )
+        })?;
     let sha512 = s("sl:checksum:sha512")?.trim().to_ascii_lowercase();
     if sha512.len() != 128 || !sha512.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("`sl:checksum:sha512` is not 128 hex digits".into());

@@ -196,7 +196,7 @@ impl Accepted {
 pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
     let sub = &src.sub;
     let what = match &sub.source {
-        ListSource::Url(u) => crate::openstack::error::redact_url(u),
+        ListSource::Url(u) => crate::redact::url(u),
         ListSource::File(f) => f.display().to_string(),
     };
     let body = match &sub.source {
@@ -526,7 +526,7 @@ const MANIFESTS_IN_FLIGHT: usize = 8;
 /// manifest is unusable is left out and reported.
 pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
     let h = &src.harbor;
-    let registry = crate::openstack::error::redact_url(h.harbor.base());
+    let registry = crate::redact::url(h.harbor.base());
     let failed = |what: String, e: &harbor::HarborError| Failure {
         stage: "listing",
         error: format!("registry source {} ({registry}): {what}: {e}", src.sub.name),

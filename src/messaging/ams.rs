@@ -322,9 +322,10 @@ async fn answer_text(resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-/// `reqwest` errors, without the chain's noise.
+/// `reqwest` errors, without the chain's noise (and without the URL, which
+/// the error that carries this names, redacted).
 fn transport(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
+    let mut s = crate::redact::text(&e.to_string());
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {
         s.push_str(": ");

@@ -76,7 +76,7 @@ pub(crate) struct Inner {
 impl fmt::Debug for OpenStack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenStack")
-            .field("auth_url", &error::redact_url(&self.inner.auth_url))
+            .field("auth_url", &crate::redact::url(&self.inner.auth_url))
             .field("credential", &self.inner.access.credential.kind())
             .field("region", &self.inner.access.region)
             .field("interface", &self.inner.access.interface)
