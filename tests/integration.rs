@@ -10,4 +10,5 @@ mod images;
 mod info;
 mod messaging;
 mod openstack;
+mod systemd;
 mod testsrv;

@@ -75,8 +75,15 @@ impl Notifier {
 
     /// A sink without its thread (tests drive [`Notifier::due`]).
     pub fn new(watchdog: bool) -> Notifier {
+        let tracker = Tracker::default();
+        // Nothing is said before there is something to say (or READY).
+        let sent_line = tracker.line();
         Notifier {
-            state: Arc::new(Mutex::new(State::default())),
+            state: Arc::new(Mutex::new(State {
+                tracker,
+                sent_line,
+                ..State::default()
+            })),
             watchdog,
         }
     }
