@@ -20,3 +20,4 @@ pub mod state;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;
+pub mod trust;
