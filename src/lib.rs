@@ -22,3 +22,4 @@ pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;
+pub mod trust;
