@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod images;
 mod info;
+mod legacy;
 mod messaging;
 mod openstack;
 mod testsrv;

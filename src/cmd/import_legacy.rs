@@ -243,10 +243,21 @@ pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
         config_path.display().to_string(),
         secrets_path.display().to_string(),
     ];
-    let check_result;
-    if args.dry_run {
-        let (_dir, cfg) = scratch(&imp)?;
-        check_result = check(&cfg);
+    let check_result = if args.dry_run {
+        let (dir, cfg) = scratch(&imp)?;
+        check(&cfg)
+            .into_iter()
+            .map(|l| {
+                l.replace(
+                    &cfg.display().to_string(),
+                    &config_path.display().to_string(),
+                )
+                .replace(
+                    &dir.path().join("secrets.yaml").display().to_string(),
+                    &secrets_path.display().to_string(),
+                )
+            })
+            .collect()
     } else {
         if config_path.exists() {
             let stamp = chrono::DateTime::<chrono::Utc>::from(now).format("%Y%m%dT%H%M%SZ");
@@ -265,8 +276,8 @@ pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
         set_owner(&config_path, Owner::RootGroup)
             .with_context(|| format!("chown {}", config_path.display()))?;
         tracing::info!(config = %config_path.display(), secrets = %secrets_path.display(), "configuration written");
-        check_result = check(&config_path);
-    }
+        check(&config_path)
+    };
 
     let (mut state, carried) = carry::carry(
         &imp.plan,

@@ -83,10 +83,13 @@ impl Layout {
         }
     }
 
-    /// Where cloudkeeper-os's (A: atrope's) VO mapping is on the host.
+    /// Where cloudkeeper-os's VO -> image project mapping is on the host
+    /// (none in A: atrope uploaded into its own tenant and only shared with
+    /// the VOs' tenants).
     pub fn image_mapping(self) -> Option<&'static str> {
         match self {
-            Layout::A | Layout::B => Some(s::VOMS_JSON),
+            Layout::A => None,
+            Layout::B => Some(s::VOMS_JSON),
             Layout::C | Layout::D | Layout::E => Some(s::CKOS_VOMS),
             _ => Some(s::CKOS_MAPPING),
         }
@@ -159,8 +162,6 @@ pub fn detect(snap: &Snapshot) -> Option<Detected> {
     } else if snap.dirs.contains("/etc/atrope") {
         ev.push("/etc/atrope exists".into());
         Layout::A
-    } else if snap.has(s::CASO_CONF) {
-        return None;
     } else {
         return None;
     };

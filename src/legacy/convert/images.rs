@@ -283,19 +283,34 @@ pub(super) fn images(cx: &mut Cx<'_>, src: &Sources<'_>) -> ImagesOut {
         }
     }
     if let Some(h) = src.hepix {
+        // list names have dots (`fedcloud.egi.eu`): split at the known keys
+        const KEYS: &[&str] = &[
+            "url",
+            "enabled",
+            "endorser.dn",
+            "endorser.ca",
+            "token",
+            "images",
+            "prefix",
+        ];
         let mut lists: Vec<String> = Vec::new();
-        for (p, _) in h.all() {
-            if let Some((name, _)) = p.split_once('.') {
-                if !lists.iter().any(|l| l == name) {
-                    lists.push(name.to_string());
-                }
+        for (p, v) in h.all() {
+            let name = KEYS
+                .iter()
+                .find_map(|k| p.strip_suffix(k).and_then(|n| n.strip_suffix('.')));
+            match name {
+                Some(n) if !lists.iter().any(|l| l == n) => lists.push(n.to_string()),
+                Some(_) => {}
+                None => cx.l.set_if_open(v.id, dropped("not a key atrope reads")),
             }
         }
         for name in lists {
             let g = |k: &str| h.get(&format!("{name}.{k}")).cloned();
             let Some(url_v) = g("url") else {
-                for (_, v) in h.under(&name) {
-                    cx.l.set_if_open(v.id, dropped("a list without `url`"));
+                for k in KEYS {
+                    if let Some(v) = g(k) {
+                        cx.l.set_if_open(v.id, dropped("a list without `url`"));
+                    }
                 }
                 continue;
             };

@@ -391,6 +391,8 @@ struct VoProject {
 struct VoPlan {
     projects: Vec<VoProject>,
     image_project: Option<(Proj, String, KeyId)>,
+    /// Position of the VO in the image mapping file.
+    image_rank: usize,
 }
 
 /// The conversion's working state.
@@ -583,6 +585,14 @@ pub fn convert(inp: &Input<'_>) -> Imported {
     let (vos, order) = vos(
         &mut cx, &caso, &caso_voms, &image_map, &ckos, &atrope, &cip, &catch_all, &accounts,
     );
+    let mut site = site;
+    if let Some(u) = &endpoint.url {
+        site.out.push(
+            "endpoint",
+            Out::str(u.as_str().trim_end_matches('/')),
+            Some("Keystone, as GOCDB lists it".into()),
+        );
+    }
     let openstack = openstack_section(
         &mut cx, &accounts, &endpoint, &vos, &order, &rc, &caso, &atrope, &catch_all,
     );
@@ -727,7 +737,8 @@ pub fn convert(inp: &Input<'_>) -> Imported {
         layout.releases()
     );
     for n in &cx.header_notes {
-        header.push_str(&format!("\n{n}"));
+        header.push('\n');
+        header.push_str(&wrap(n, 76));
     }
 
     let plan = Plan {
@@ -746,6 +757,25 @@ pub fn convert(inp: &Input<'_>) -> Imported {
         ledger: cx.l,
         plan,
     }
+}
+
+/// `text` broken into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for w in text.split(' ') {
+        if !line.is_empty() && line.len() + 1 + w.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(w);
+    }
+    out.push_str(&line);
+    out
 }
 
 // ---- site ----------------------------------------------------------------
@@ -791,6 +821,20 @@ fn site_section(
             ),
             None if v.text.trim().is_empty() => cx.set(&v, never("empty")),
             None => real.push((label, v)),
+        }
+    }
+    for f in [site_cfg, site_defaults].into_iter().flatten() {
+        for (k, v) in f.all() {
+            if k == "SITE_NAME" {
+                continue;
+            }
+            let o = match placeholder(&v.text, &[]) {
+                Some(w) => never(w),
+                None => dropped(
+                    "the site BDII is retired: GOCDB holds the site's description and contacts",
+                ),
+            };
+            cx.l.set_if_open(v.id, o);
         }
     }
     let mut out = Out::map();
@@ -950,9 +994,30 @@ fn accounts(
             app_cred_secret: g("OS_APPLICATION_CREDENTIAL_SECRET"),
             v2,
         });
-        for k in ["OS_IDENTITY_API_VERSION"] {
+        for (k, note) in [
+            (
+                "OS_IDENTITY_API_VERSION",
+                "Keystone v3 is what the appliance speaks",
+            ),
+            (
+                "HOSTCERT",
+                "cloud-info's AMS client certificate: the host certificate (paths.host-cert)",
+            ),
+            (
+                "HOSTKEY",
+                "cloud-info's AMS client key: the host key (paths.host-key)",
+            ),
+            (
+                "CLOUD_INFO_CONFIG",
+                "where cloud-info-provider's openstack.yaml was",
+            ),
+            (
+                "AMS_HOST",
+                "cloud-info's AMS host: info.publish.ams uses the `ams` section's host",
+            ),
+        ] {
             if let Some(v) = r.get(k) {
-                cx.set(v, used("Keystone v3 is what the appliance speaks"));
+                cx.set(v, used(note));
             }
         }
     }
@@ -1243,7 +1308,7 @@ fn vos(
             .and_then(|k| k.get("keystone_authtoken", "project_domain_name"))
             .filter(|v| placeholder(&v.text, &[]).is_none())
             .map(|v| DomainIs::Name(v.text.clone()));
-        for e in &m.entries {
+        for (rank, e) in m.entries.iter().enumerate() {
             if e.shape.is_empty() {
                 continue;
             }
@@ -1309,6 +1374,7 @@ fn vos(
                 }
             }
             plan.image_project = Some((proj, e.vo.clone(), e.val.id));
+            plan.image_rank = rank;
         }
     }
     let _ = atrope;
@@ -1568,16 +1634,26 @@ fn openstack_section(
                 }
             }
             // owner project: the image project when there is one.
-            let image_projects: BTreeSet<Proj> = order
+            // in the mapping file's order
+            let mut ranked: Vec<(usize, Proj)> = order
                 .iter()
                 .filter_map(|vo| {
-                    vos.get(vo)
-                        .and_then(|p| p.image_project.as_ref())
-                        .map(|i| i.0.clone())
+                    vos.get(vo).and_then(|p| {
+                        p.image_project
+                            .as_ref()
+                            .map(|i| (p.image_rank, i.0.clone()))
+                    })
                 })
                 .collect();
+            ranked.sort();
+            let mut image_projects: Vec<Proj> = Vec::new();
+            for (_, p) in ranked {
+                if !image_projects.contains(&p) {
+                    image_projects.push(p);
+                }
+            }
             let mut scope: Option<(Proj, String)> = None;
-            if let Some(first) = image_projects.iter().next() {
+            if let Some(first) = image_projects.first() {
                 let why = if image_projects.len() == 1 {
                     "the project the legacy image sync uploaded into: its images are adopted, not uploaded again".to_string()
                 } else {
@@ -1616,7 +1692,7 @@ fn openstack_section(
             let own_scope = a
                 .project_id
                 .as_ref()
-                .filter(|v| placeholder(&v.text, &ACCOUNT_EXTRA[..]).is_none())
+                .filter(|v| placeholder(&v.text, ACCOUNT_EXTRA).is_none())
                 .map(|v| (Proj::Id(v.text.trim().to_string()), v.clone()))
                 .or_else(|| {
                     a.project_name
@@ -2330,11 +2406,11 @@ fn info_section(cx: &mut Cx<'_>, cip: &Option<YamlView>, catch_all: &Option<Yaml
                 "gocdb" | "endpoint" | "region" => continue,
                 _ if p.starts_with("vos[") => continue,
                 "auth" | "protocol" => used("how EGI's central services log in (not the site's own account, which openstack.auth is)"),
-                "images.sync" => used(if is_true(&v.text) {
-                    "EGI syncs images centrally: the appliance's image sync would do it twice; keep one"
-                } else {
-                    "EGI does not sync this site's images centrally"
-                }),
+                "images.sync" if is_true(&v.text) => conflict(
+                    "EGI syncs this site's images centrally: with the appliance's image sync too, both upload; keep one (components.images.enabled, or `images.sync: false` in the catch-all)",
+                    Some("components.images.enabled as the legacy files say".into()),
+                ),
+                "images.sync" => used("EGI does not sync this site's images centrally"),
                 "images.formats" => used("the image formats the site accepts (images.formats)"),
                 "accounting.enabled" => used("whether EGI extracts accounting centrally"),
                 "accounting.site_name" => used("the site name EGI's accounting uses"),

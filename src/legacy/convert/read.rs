@@ -130,6 +130,11 @@ pub struct RcView {
 }
 
 impl RcView {
+    /// Every variable.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &Val)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// A variable.
     pub fn get(&self, key: &str) -> Option<&Val> {
         self.vars.get(key)
