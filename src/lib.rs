@@ -11,6 +11,7 @@ pub mod config;
 pub mod exit;
 pub mod images;
 pub mod info;
+pub mod legacy;
 pub mod messaging;
 pub mod openstack;
 pub mod progress;

@@ -9,6 +9,7 @@ mod config;
 mod crl;
 mod images;
 mod info;
+mod legacy;
 mod messaging;
 mod openstack;
 mod testsrv;
