@@ -17,6 +17,7 @@ pub mod pyjson;
 pub mod secret;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;

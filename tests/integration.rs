@@ -11,4 +11,5 @@ mod images;
 mod info;
 mod messaging;
 mod openstack;
+mod status;
 mod testsrv;
