@@ -13,11 +13,13 @@ pub mod images;
 pub mod info;
 pub mod messaging;
 pub mod openstack;
+pub mod progress;
 pub mod pyjson;
 pub mod secret;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;

@@ -9,6 +9,7 @@
 mod formats;
 mod harbor;
 mod harbor_sync;
+mod hardening;
 mod interop;
 pub(crate) mod lists;
 pub(crate) mod pki;
