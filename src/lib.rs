@@ -19,6 +19,7 @@ pub mod pyjson;
 pub mod secret;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]

@@ -12,4 +12,5 @@ mod info;
 mod legacy;
 mod messaging;
 mod openstack;
+mod status;
 mod testsrv;
