@@ -11,6 +11,7 @@ pub mod config;
 pub mod exit;
 pub mod images;
 pub mod info;
+pub mod legacy;
 pub mod messaging;
 pub mod openstack;
 pub mod progress;
@@ -18,7 +19,9 @@ pub mod pyjson;
 pub mod secret;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;
+pub mod trust;

@@ -409,6 +409,9 @@ fn finish(
         sources: reports,
         problems,
     };
+    let (summary, detail) = crate::status::images::run_detail(&report);
+    crate::state::runs::note_summary(summary);
+    crate::state::runs::note_detail(detail);
     let failed = report.sources.iter().filter(|r| r.status != "ok").count();
     crate::progress::finished(&format!(
         "done: {} source(s), {failed} not ok",

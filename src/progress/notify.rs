@@ -177,6 +177,18 @@ mod tests {
             key: "a".into(),
             done,
         };
+        // Nothing to say before the first event.
+        assert_eq!(
+            n.due(),
+            Due {
+                status: None,
+                watchdog: false
+            }
+        );
+        n.on(&Event::Source {
+            name: "egi".into(),
+            kind: crate::progress::SourceKind::List,
+        });
         n.on(&Event::ImageStarted {
             key: "a".into(),
             label: "img".into(),
