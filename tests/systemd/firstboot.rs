@@ -21,6 +21,14 @@ fn stand_in(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// Write `text` at `rel` under `root`, making its directories.
+fn put(root: &Path, rel: &str, text: &str) -> PathBuf {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 fn firstboot(root: &Path, configure: &Path) -> (i32, String) {
     let out = appliance()
         .args(["systemd", "firstboot", "--root"])
@@ -68,9 +76,7 @@ fn without_user_data_the_banner_says_how_to_configure() {
 #[test]
 fn configured_from_user_data_removes_the_banner() {
     let root = tempfile::tempdir().unwrap();
-    let issue = root.path().join(ISSUE);
-    std::fs::create_dir_all(issue.parent().unwrap()).unwrap();
-    std::fs::write(&issue, "old banner").unwrap();
+    let issue = put(root.path(), ISSUE, "old banner");
     let c = stand_in(
         root.path(),
         &format!(
@@ -104,9 +110,7 @@ fn failed_user_data_is_on_the_banner_and_fails_the_unit() {
 #[test]
 fn an_already_configured_appliance_is_left_alone() {
     let root = tempfile::tempdir().unwrap();
-    let marker = root.path().join(CONFIGURED);
-    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
-    std::fs::write(&marker, "").unwrap();
+    put(root.path(), CONFIGURED, "");
     let called = root.path().join("called");
     let c = stand_in(root.path(), &format!("touch {}", called.display()));
     let (code, _) = firstboot(root.path(), &c);

@@ -203,6 +203,18 @@ fn install_into_a_root_enables_what_systemctl_would() {
     assert_eq!(report["changes"], serde_json::json!([]), "{report}");
 }
 
+/// `appliance --config CFG ARGS --root ROOT`.
+fn with_config(cfg: &Path, args: &[&str], root: &Path) -> std::process::Output {
+    appliance()
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap()
+}
+
 /// The example configuration with `components` and `paths` changed.
 fn config_with(dir: &Path, components: &str, paths: &str, info: &str) -> PathBuf {
     let example = appliance().args(["config", "example"]).output().unwrap();
@@ -229,13 +241,7 @@ fn the_configuration_decides_timers_schedules_and_writable_paths() {
         "paths:\n  image-data: /srv/image-data\n",
         "info:\n  publish: {file: /srv/www/cloud-info.json}\n",
     );
-    let out = appliance()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--json", "systemd", "install", "--root"])
-        .arg(r.path())
-        .output()
-        .unwrap();
+    let out = with_config(&cfg, &["--json", "systemd", "install"], r.path());
     assert!(out.status.success(), "{out:?}");
     let etc = r.path().join("etc/systemd/system");
     assert_eq!(
@@ -299,13 +305,7 @@ fn the_configuration_decides_timers_schedules_and_writable_paths() {
 
     // Back to the defaults: drop-ins go, the timer comes back.
     let plain = config_with(cfg_dir.path(), "", "", "");
-    let out = appliance()
-        .arg("--config")
-        .arg(&plain)
-        .args(["systemd", "apply", "--root"])
-        .arg(r.path())
-        .output()
-        .unwrap();
+    let out = with_config(&plain, &["systemd", "apply"], r.path());
     assert!(out.status.success(), "{out:?}");
     assert!(!etc.join("appliance-images-sync.timer.d").exists());
     assert!(!etc.join("appliance-images-sync.service.d").exists());
@@ -329,13 +329,7 @@ fn a_bad_schedule_is_refused_naming_its_key_and_nothing_is_written() {
         "",
         "",
     );
-    let out = appliance()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["systemd", "apply", "--no-reload", "--root"])
-        .arg(r.path())
-        .output()
-        .unwrap();
+    let out = with_config(&cfg, &["systemd", "apply", "--no-reload"], r.path());
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
