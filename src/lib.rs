@@ -15,6 +15,7 @@ pub mod messaging;
 pub mod openstack;
 pub mod pyjson;
 pub mod secret;
+pub mod setup;
 pub mod spool;
 pub mod state;
 pub mod telemetry;

@@ -41,10 +41,10 @@
 
 mod catchall;
 mod clouds;
-mod decode;
+pub(crate) mod decode;
 mod error;
 mod files;
-mod format;
+pub(crate) mod format;
 mod model;
 mod raw;
 mod secrets;
