@@ -53,10 +53,11 @@ pub enum Section {
     Ams,
     /// Where the GLUE document goes.
     Info,
-    /// The image cache: a directory or a disk to format.
-    ImageData,
     /// Signed image lists and registries.
     Images,
+    /// The image cache: a directory or a disk to format (after the images,
+    /// so their declared sizes can be compared with the space).
+    ImageData,
 }
 
 impl Section {
@@ -70,8 +71,8 @@ impl Section {
         Section::Components,
         Section::Ams,
         Section::Info,
-        Section::ImageData,
         Section::Images,
+        Section::ImageData,
     ];
 
     /// Its key in the answers file.

@@ -232,6 +232,7 @@ pub fn vos(a: &mut Answers, visible: &[Project]) -> Result<Notes, String> {
             ));
             continue;
         }
+        let mut found = Vec::new();
         for pr in &mut vo.projects {
             match resolve(pr, visible) {
                 Some(p) => {
@@ -243,16 +244,23 @@ pub fn vos(a: &mut Answers, visible: &[Project]) -> Result<Notes, String> {
                     }
                     a.project_names.insert(p.id.clone(), p.name.clone());
                     *pr = ProjectRef::Id(p.id.clone());
+                    found.push(p.name.clone());
                 }
                 None => unknown.push(project_text(pr)),
             }
         }
+        notes.push(format!("{}: {}", vo.name, found.join(", ")));
     }
     if !unknown.is_empty() {
         let seen: Vec<String> = visible.iter().map(|p| p.name.clone()).collect();
         return Err(format!(
-            "project {} is not among the projects the credential can see ({})",
-            unknown.join(", "),
+            "{} {} not among the projects the credential can see ({})",
+            if unknown.len() == 1 {
+                "project"
+            } else {
+                "projects"
+            },
+            unknown.join(", ") + if unknown.len() == 1 { " is" } else { " are" },
             if seen.is_empty() {
                 "none".to_string()
             } else {

@@ -83,8 +83,10 @@ pub fn run(answers: Answers, sections: &[Section], ctx: Context) -> R<Done> {
         }
         w.line("");
         w.line(&format!("== {} ==", s.title()));
+        // A failed check asks again with the answers just given as the
+        // defaults, so only the wrong one needs typing.
+        let mut trial = a.clone();
         loop {
-            let mut trial = a.clone();
             w.ask(s, &mut trial)?;
             match w.check(s, &mut trial) {
                 Ok((notes, got_dn)) => {
@@ -169,7 +171,9 @@ impl Wizard {
         Ok(Url::parse(&s).expect("validated"))
     }
 
-    fn secret(&self, prompt: &str, have: bool) -> R<Option<String>> {
+    /// A secret, not echoed. With `have`, Enter keeps the current one;
+    /// with `optional`, Enter means none.
+    fn secret(&self, prompt: &str, have: bool, optional: bool) -> R<Option<String>> {
         let prompt = if have {
             format!("{prompt} (Enter keeps the current one)")
         } else {
@@ -177,7 +181,7 @@ impl Wizard {
         };
         let s = Password::with_theme(&self.theme)
             .with_prompt(prompt)
-            .allow_empty_password(have)
+            .allow_empty_password(have || optional)
             .interact_on(&self.term)
             .map_err(io)?;
         Ok(Some(s).filter(|s| !s.is_empty()))
@@ -382,7 +386,7 @@ impl Wizard {
                     _ => String::new(),
                 };
                 let id = self.text("Application credential id", &d, false)?;
-                if let Some(s) = self.secret("Application credential secret", have_secret)? {
+                if let Some(s) = self.secret("Application credential secret", have_secret, false)? {
                     a.keystone.secret = Some(crate::secret::Secret::new(s));
                 }
                 AuthMethod::ApplicationCredential {
@@ -418,7 +422,7 @@ impl Wizard {
                 let udom = self.text("User domain", &dd, false)?;
                 let project = self.text("Project (name or id) to scope to", &dp, false)?;
                 let pdom = self.text("Project domain", &dpd, false)?;
-                if let Some(s) = self.secret("Password", have_secret)? {
+                if let Some(s) = self.secret("Password", have_secret, false)? {
                     a.keystone.secret = Some(crate::secret::Secret::new(s));
                 }
                 AuthMethod::Password {
@@ -543,6 +547,7 @@ impl Wizard {
             let token = self.secret(
                 "AppDB token (empty: none)",
                 prev.as_ref().is_some_and(|l| l.token.is_some()),
+                true,
             )?;
             let dn_default = prev
                 .as_ref()
@@ -608,6 +613,7 @@ impl Wizard {
                     .secret(
                         "Robot account password",
                         prev.as_ref().is_some_and(|r| r.password.is_some()),
+                        false,
                     )?
                     .map(crate::secret::Secret::new)
                     .or_else(|| prev.as_ref().and_then(|r| r.password.clone())),
