@@ -17,6 +17,7 @@ pub mod openstack;
 pub mod progress;
 pub mod pyjson;
 pub mod secret;
+pub mod setup;
 pub mod spool;
 pub mod state;
 pub mod status;

@@ -6,6 +6,7 @@ mod util;
 mod accounting;
 mod cli;
 mod config;
+mod configure;
 mod crl;
 mod images;
 mod info;
