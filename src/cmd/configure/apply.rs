@@ -388,7 +388,13 @@ impl Plan {
                 }
             }
         }
-        match seam::apply_jobs(&self.root, &a.components, self.live) {
+        let config_file = self
+            .files
+            .iter()
+            .find(|f| f.what == "configuration")
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        match seam::apply_jobs(&self.root, &config_file, &a.components, self.live) {
             Ok(lines) => {
                 for l in lines {
                     println!("{l}");
@@ -406,6 +412,7 @@ impl Plan {
         );
         write_owned(&self.marker, stamp.as_bytes(), 0o644, Owner::Appliance)?;
         println!("configured: {}", self.marker.display());
+        seam::configured(&self.root)?;
         Ok(outcome)
     }
 }
