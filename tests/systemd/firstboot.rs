@@ -118,3 +118,38 @@ fn an_already_configured_appliance_is_left_alone() {
     assert!(!called.exists(), "configure is not run again");
     assert!(!root.path().join(ISSUE).exists());
 }
+
+/// The whole first boot with the real `configure --user-data` reading a
+/// config drive (a directory laid out like one) against the reference
+/// site: the banner of an earlier boot goes, the timers are enabled.
+#[test]
+fn first_boot_with_user_data_configures_and_clears_the_banner() {
+    let root = crate::configure::Root::new();
+    let issue = put(root.path(), ISSUE, "old banner");
+    let drive = root.path().join("config-drive/openstack/latest");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::fs::write(drive.join("meta_data.json"), "{\"uuid\": \"x\"}").unwrap();
+    std::fs::write(drive.join("user_data"), crate::configure::answers_yaml()).unwrap();
+    // Where the unit runs `appliance configure --config ... --user-data`,
+    // the test adds its root and config drive.
+    let c = stand_in(
+        root.path(),
+        &format!(
+            "exec {} configure \"$@\" --root \"$ROOT\" --config-drive \"$ROOT/config-drive\"",
+            assert_cmd::cargo::cargo_bin("appliance").display()
+        ),
+    );
+    let (code, stdout) = firstboot(root.path(), &c);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(root.marker().is_file(), "{stdout}");
+    assert!(!issue.exists(), "{stdout}");
+    assert!(stdout.contains("removed the first-boot banner"), "{stdout}");
+    assert!(root.path().join(DONE).exists());
+    let wants = root.path().join("etc/systemd/system/timers.target.wants");
+    for t in super::TIMERS {
+        assert_eq!(
+            std::fs::read_link(wants.join(t)).unwrap(),
+            Path::new("/usr/lib/systemd/system").join(t)
+        );
+    }
+}

@@ -2,7 +2,10 @@
 //! systemd is needed: `appliance systemd install --root` into a temporary
 //! root, then systemd's own offline tools (`systemctl --root`,
 //! `systemd-analyze verify --root`, `security --offline=yes`,
-//! `systemd-sysusers`/`systemd-tmpfiles --root`) judge the result.
+//! `systemd-sysusers`/`systemd-tmpfiles --root`) judge the result; the
+//! first-boot work end to end with the real `configure --user-data` on a
+//! config drive (`firstboot`), and `accounting extract` under a notify
+//! socket (`notify`).
 
 mod firstboot;
 mod notify;
