@@ -55,6 +55,10 @@ fn without_user_data_the_banner_says_how_to_configure() {
     let called = std::fs::read_to_string(&args).unwrap();
     assert!(called.contains("--user-data"), "{called}");
     assert!(
+        !called.contains("--config-drive"),
+        "no drive mounted: {called}"
+    );
+    assert!(
         called.contains(&format!(
             "--config {}/etc/fedcloud-appliance/appliance.yaml",
             root.path().display()
@@ -126,16 +130,19 @@ fn an_already_configured_appliance_is_left_alone() {
 fn first_boot_with_user_data_configures_and_clears_the_banner() {
     let root = crate::configure::Root::new();
     let issue = put(root.path(), ISSUE, "old banner");
-    let drive = root.path().join("config-drive/openstack/latest");
+    // Where the unit's privileged pre-step mounts the config drive.
+    let drive = root
+        .path()
+        .join("run/fedcloud-appliance/config-drive/openstack/latest");
     std::fs::create_dir_all(&drive).unwrap();
     std::fs::write(drive.join("meta_data.json"), "{\"uuid\": \"x\"}").unwrap();
     std::fs::write(drive.join("user_data"), crate::configure::answers_yaml()).unwrap();
-    // Where the unit runs `appliance configure --config ... --user-data`,
-    // the test adds its root and config drive.
+    // Where the unit runs `appliance configure --config ... --user-data
+    // --config-drive ...`, the test adds its root.
     let c = stand_in(
         root.path(),
         &format!(
-            "exec {} configure \"$@\" --root \"$ROOT\" --config-drive \"$ROOT/config-drive\"",
+            "exec {} configure \"$@\" --root \"$ROOT\"",
             assert_cmd::cargo::cargo_bin("appliance").display()
         ),
     );

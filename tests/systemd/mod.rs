@@ -37,6 +37,9 @@ fn root() -> tempfile::TempDir {
         .unwrap();
     assert!(st.success(), "copying the host's units");
     std::fs::copy(bin(), d.path().join("usr/bin/appliance")).unwrap();
+    // The first-boot unit's config-drive steps run /bin/sh.
+    std::fs::copy("/bin/sh", d.path().join("usr/bin/sh")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", d.path().join("bin")).unwrap();
     d
 }
 
