@@ -43,12 +43,12 @@ pub enum Section {
     Keystone,
     /// VO -> project mapping.
     Vos,
+    /// Which flows run (before the sections that depend on them).
+    Components,
     /// Host certificate and key.
     HostCertificate,
     /// IGTF CA directory and its CRLs.
     TrustAnchors,
-    /// Which flows run.
-    Components,
     /// Where accounting records go (ARGO Messaging Service).
     Ams,
     /// Where the GLUE document goes.
@@ -66,9 +66,9 @@ impl Section {
         Section::Site,
         Section::Keystone,
         Section::Vos,
+        Section::Components,
         Section::HostCertificate,
         Section::TrustAnchors,
-        Section::Components,
         Section::Ams,
         Section::Info,
         Section::Images,
