@@ -301,3 +301,51 @@ fn rerun_with_the_same_answers_keeps_the_files_and_foreign_keys() {
     );
     assert_eq!(std::fs::read(r.secrets()).unwrap(), before_secrets);
 }
+
+#[test]
+fn pasted_pem_is_written_key_0600_and_never_into_the_configuration() {
+    let s = refsite();
+    let indent = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let answers = answers_yaml().replace(
+        &format!(
+            "host-certificate:\n  certificate: {}\n  key: {}\n",
+            s.var("REFSITE_HOST_CERT"),
+            s.var("REFSITE_HOST_KEY")
+        ),
+        &format!(
+            "host-certificate:\n  certificate: |\n{}  key: |\n{}",
+            indent(s.var("REFSITE_HOST_CERT")),
+            indent(s.var("REFSITE_HOST_KEY"))
+        ),
+    );
+    assert!(answers.contains("BEGIN"), "{answers}");
+    let r = Root::new();
+    let f = r.answers_file(&answers);
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = ok(c);
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+    let key = r.path().join("etc/grid-security/hostkey.pem");
+    let cert = r.path().join("etc/grid-security/hostcert.pem");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&cert), 0o644);
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap().trim(),
+        std::fs::read_to_string(s.var("REFSITE_HOST_KEY"))
+            .unwrap()
+            .trim()
+    );
+    let (config, _) = r.files();
+    assert!(
+        config.contains("  host-key: @ROOT@/etc/grid-security/hostkey.pem\n"),
+        "{config}"
+    );
+    assert!(!config.contains("PRIVATE KEY"));
+    r.appliance().args(["config", "check"]).assert().success();
+}
