@@ -209,6 +209,162 @@ pub fn to_yaml<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+/// A YAML document to write (`import-legacy`'s `appliance.yaml` and
+/// secrets file): mappings in the given key order, scalars quoted only
+/// where YAML needs it (serde_yaml decides), and comments a person reads
+/// next to the key they explain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A list.
+    List(Vec<Out>),
+    /// A mapping, in order.
+    Map(Vec<OutEntry>),
+}
+
+/// One `key: value` of an [`Out::Map`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutEntry {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Out,
+    /// A comment: after a scalar on its line, above anything else.
+    pub comment: Option<String>,
+}
+
+impl Out {
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Out {
+        Out::Str(s.into())
+    }
+
+    /// An empty mapping.
+    pub fn map() -> Out {
+        Out::Map(Vec::new())
+    }
+
+    /// Append `key: value` (with an optional comment) to a mapping; a no-op
+    /// on anything else.
+    pub fn push(&mut self, key: &str, value: Out, comment: Option<String>) {
+        if let Out::Map(entries) = self {
+            entries.push(OutEntry {
+                key: key.to_string(),
+                value,
+                comment,
+            });
+        }
+    }
+
+    /// The value at `key` of a mapping.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Out> {
+        match self {
+            Out::Map(entries) => entries
+                .iter_mut()
+                .find(|e| e.key == key)
+                .map(|e| &mut e.value),
+            _ => None,
+        }
+    }
+
+    /// Whether it is an empty mapping or list.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Out::Map(m) if m.is_empty()) || matches!(self, Out::List(l) if l.is_empty())
+    }
+
+    fn is_scalar(&self) -> bool {
+        matches!(self, Out::Str(_) | Out::Bool(_) | Out::Int(_)) || self.is_empty()
+    }
+}
+
+/// A scalar as YAML text: plain when YAML reads it back as the same
+/// string, else quoted.
+fn scalar_text(v: &Out) -> String {
+    match v {
+        Out::Bool(b) => b.to_string(),
+        Out::Int(i) => i.to_string(),
+        Out::Str(s) => {
+            let y = serde_yaml::to_string(s).unwrap_or_default();
+            let y = y.trim_end_matches('\n');
+            if y.contains('\n') || y.starts_with(['|', '>']) || y.is_empty() {
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                y.to_string()
+            }
+        }
+        Out::List(_) => "[]".into(),
+        Out::Map(_) => "{}".into(),
+    }
+}
+
+fn comment_lines(out: &mut String, indent: usize, c: &str) {
+    for l in c.lines() {
+        out.push_str(&format!("{:indent$}# {l}\n", ""));
+    }
+}
+
+fn write_map(out: &mut String, entries: &[OutEntry], indent: usize, first_inline: bool) {
+    for (i, e) in entries.iter().enumerate() {
+        let pad = if i == 0 && first_inline { 0 } else { indent };
+        let key = scalar_text(&Out::Str(e.key.clone()));
+        if e.value.is_scalar() {
+            out.push_str(&format!("{:pad$}{key}: {}", "", scalar_text(&e.value)));
+            if let Some(c) = &e.comment {
+                out.push_str(&format!("   # {}", c.replace('\n', " ")));
+            }
+            out.push('\n');
+            continue;
+        }
+        if let Some(c) = &e.comment {
+            if i == 0 && first_inline {
+                // a comment cannot go between `- ` and the key
+                out.push_str(&format!("{key}:   # {}\n", c.replace('\n', " ")));
+            } else {
+                comment_lines(out, indent, c);
+                out.push_str(&format!("{:indent$}{key}:\n", ""));
+            }
+        } else {
+            out.push_str(&format!("{:pad$}{key}:\n", ""));
+        }
+        write_value(out, &e.value, indent + 2);
+    }
+}
+
+fn write_value(out: &mut String, v: &Out, indent: usize) {
+    match v {
+        Out::Map(entries) => write_map(out, entries, indent, false),
+        Out::List(items) => {
+            for item in items {
+                match item {
+                    Out::Map(entries) if !entries.is_empty() => {
+                        out.push_str(&format!("{:indent$}- ", ""));
+                        write_map(out, entries, indent + 2, true);
+                    }
+                    Out::List(_) if !item.is_empty() => {
+                        out.push_str(&format!("{:indent$}-\n", ""));
+                        write_value(out, item, indent + 2);
+                    }
+                    scalar => out.push_str(&format!("{:indent$}- {}\n", "", scalar_text(scalar))),
+                }
+            }
+        }
+        scalar => out.push_str(&format!("{:indent$}{}\n", "", scalar_text(scalar))),
+    }
+}
+
+/// Render `doc` as a YAML document, `header` as comment lines above it.
+pub fn write_yaml(header: &str, doc: &Out) -> String {
+    let mut out = String::new();
+    comment_lines(&mut out, 0, header);
+    write_value(&mut out, doc, 0);
+    out
+}
+
 /// One YAML scalar for a hand-written document: plain when that reads
 /// back as the same string, quoted otherwise (serde_yaml's choice, so `yes`,
 /// `1234`, `*:0/30` or a leading `#` are quoted).
@@ -568,6 +724,35 @@ mod tests {
         assert_eq!(top.len(), 3);
         assert_eq!(map(&top[1].value)[0].key, "k");
         assert_eq!(top[1].value.mark.line, 2);
+    }
+
+    #[test]
+    fn writes_commented_yaml_that_reads_back() {
+        let mut vo = Out::map();
+        vo.push("name", Out::str("fedcloud.egi.eu"), None);
+        let mut p = Out::map();
+        p.push("id", Out::str("0123456789"), Some("fedcloud".into()));
+        vo.push("projects", Out::List(vec![p]), None);
+        let mut doc = Out::map();
+        doc.push("schema-version", Out::Int(2), None);
+        doc.push("vos", Out::List(vec![vo]), Some("VOs\nand projects".into()));
+        doc.push("schedule", Out::str("*-*-* 00/6:30:00"), None);
+        doc.push("yes", Out::str("yes"), None);
+        doc.push("on", Out::Bool(true), None);
+        doc.push("empty", Out::List(vec![]), None);
+        doc.push("odd", Out::str("a: b # c"), None);
+        let text = write_yaml("Written by a test.", &doc);
+        assert_eq!(
+            text,
+            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\n'yes': 'yes'\n'on': true\nempty: []\nodd: 'a: b # c'\n"
+        );
+        let back = parse(&text).unwrap();
+        let top = map(&back);
+        assert_eq!(top.len(), 7);
+        let Value::Scalar(s) = &top[6].value.value else {
+            panic!()
+        };
+        assert_eq!(s.text, "a: b # c");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub(crate) mod decode;
 mod error;
 mod files;
 pub(crate) mod format;
-mod model;
+pub mod model;
 mod raw;
 mod secrets;
 pub mod sections;
@@ -57,7 +57,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Auth, AuthMethod, AuthType, CatchAll, Component, Components, Config, CredentialSource,
-    OpenStack, Paths, Site, Vo, DEFAULT_SECRETS_FILE, SCHEMA_VERSION,
+    OpenStack, Paths, Site, Vo, DEFAULT_CRL_SCHEDULE, DEFAULT_EXTRACT_SCHEDULE,
+    DEFAULT_IMAGES_SCHEDULE, DEFAULT_INFO_SCHEDULE, DEFAULT_SECRETS_FILE, DEFAULT_SEND_SCHEDULE,
+    SCHEMA_VERSION,
 };
 pub use show::{show, show_json};
 
