@@ -212,6 +212,23 @@ site:\n  name: IGNORED\ncomponents:\n  accounting: false\n",
     assert!(secrets1.contains("  password: "), "password secret written");
     assert!(!secrets1.contains("application-credential-secret"));
     r.appliance().args(["config", "check"]).assert().success();
+
+    // Components: exactly the timers of the enabled ones.
+    let cf = r.path().join("components.yaml");
+    std::fs::write(&cf, "components:\n  accounting: false\n").unwrap();
+    let mut c = r.configure();
+    c.arg("--answers").arg(&cf).args(["--only", "components"]);
+    ok(c);
+    let wants = r.path().join("etc/systemd/system/timers.target.wants");
+    let linked =
+        |t: &str| std::fs::symlink_metadata(wants.join(format!("appliance-{t}.timer"))).is_ok();
+    assert!(!linked("accounting-extract") && !linked("accounting-send"));
+    assert!(linked("info-publish") && linked("images-sync") && linked("crl-refresh"));
+    let (config2, _) = r.files();
+    assert!(
+        config2.contains("  accounting:\n    enabled: false\n"),
+        "{config2}"
+    );
 }
 
 #[test]

@@ -12,7 +12,6 @@
 
 mod apply;
 mod checks;
-mod seam;
 mod wizard;
 
 use std::io::IsTerminal;
@@ -262,7 +261,7 @@ pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
             }
         }
     }
-    plan.apply(&answers).await
+    plan.apply().await
 }
 
 /// The sections to check: `--only`'s (the VO projects are checked again
