@@ -366,3 +366,46 @@ fn pasted_pem_is_written_key_0600_and_never_into_the_configuration() {
     assert!(!config.contains("PRIVATE KEY"));
     r.appliance().args(["config", "check"]).assert().success();
 }
+
+#[test]
+fn registry_robot_account_is_tested_before_it_is_saved() {
+    let s = refsite();
+    let with = |pw: &str| {
+        format!(
+            "{}  registries:\n    - name: registry-configure\n      url: {}\n      projects: [egi_vm_images]\n      robot: {}\n      password: \"{pw}\"\n",
+            answers_yaml(),
+            s.var("REFSITE_HARBOR_URL"),
+            s.var("REFSITE_HARBOR_ROBOT"),
+        )
+    };
+    let r = Root::new();
+    let f = r.answers_file(&with("not-the-robot-password"));
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("images: registry registry-configure: cannot list project egi_vm_images"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-robot-password"));
+    assert!(!r.config().exists());
+
+    let f = r.answers_file(&with(s.var("REFSITE_HARBOR_PASSWORD")));
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = ok(c);
+    assert!(out.contains("registry registry-configure:"), "{out}");
+    let (config, secrets) = r.files();
+    assert!(
+        config.contains("type: harbor") && config.contains("robot: refsite-robot"),
+        "{config}"
+    );
+    assert!(!config.contains(s.var("REFSITE_HARBOR_PASSWORD")));
+    assert!(
+        secrets.contains("registry-configure:\n    password:"),
+        "secrets"
+    );
+    r.appliance().args(["config", "check"]).assert().success();
+}
