@@ -159,3 +159,12 @@ pub fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) ->
     std_l.set_nonblocking(true).unwrap();
     serve(tokio::net::TcpListener::from_std(std_l).unwrap())
 }
+
+/// How many random SIGKILLs a kill test makes (`APPLIANCE_TEST_KILLS`,
+/// default 20; raise it for a long soak).
+pub fn kills() -> u32 {
+    std::env::var("APPLIANCE_TEST_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
