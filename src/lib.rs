@@ -12,6 +12,7 @@ pub mod exit;
 pub mod images;
 pub mod info;
 pub mod messaging;
+pub mod migrate;
 pub mod openstack;
 pub mod pyjson;
 pub mod secret;

@@ -19,6 +19,7 @@ use crate::exit::{Outcome, UsageError};
 /// Run the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let g = &cli.global;
+    migrate::gate(g, &cli.command)?;
     match &cli.command {
         Command::Config(c) => config::run(g, c),
         Command::Doctor(args) => doctor::run(g, args).await,

@@ -3,6 +3,7 @@
 //! own subdirectory (`accounting/`, `images/`, `info/`).
 
 pub mod lastrun;
+pub mod schema;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
