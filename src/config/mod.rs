@@ -72,9 +72,7 @@ use validate::{CloudInput, Diags, Input, SecretsState};
 /// `appliance migrate`: the positioned tree, and edits that keep the
 /// administrator's comments and layout.
 pub mod yaml {
-    pub use super::format::edit::{
-        Document, EditError, Finished, Layout, NewScalar, NewValue,
-    };
+    pub use super::format::edit::{Document, EditError, Finished, Layout, NewScalar, NewValue};
     pub use super::format::{Entry, Mark, Node, Scalar, ScalarKind, SyntaxError, Value};
 }
 

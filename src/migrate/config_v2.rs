@@ -53,7 +53,10 @@ fn forward(doc: &mut Document) -> Result<Vec<String>, StepError> {
                 .map(|(_, t)| t.to_string())
         })
         .unwrap_or_default();
-    doc.rename_key(&[ACCOUNTING[0], ACCOUNTING[1], "schedule"], "extract-schedule")?;
+    doc.rename_key(
+        &[ACCOUNTING[0], ACCOUNTING[1], "schedule"],
+        "extract-schedule",
+    )?;
     let extract: Vec<String> = [ACCOUNTING[0], ACCOUNTING[1], "extract-schedule"]
         .map(String::from)
         .to_vec();

@@ -178,7 +178,10 @@ pub fn write_durable(
     mode: u32,
 ) -> std::io::Result<()> {
     let dir = parent(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.migrate-tmp"));
     let _ = std::fs::remove_file(&tmp);
     let mode = like.map_or(mode, |m| m.mode() & 0o7777);
@@ -276,7 +279,12 @@ pub fn forward(op: &Op) -> Result<(), SwitchError> {
             staged,
             sha256,
             old,
-        } => put(path, staged, old.as_ref().map(|o| o.sha256.as_str()), sha256),
+        } => put(
+            path,
+            staged,
+            old.as_ref().map(|o| o.sha256.as_str()),
+            sha256,
+        ),
         Op::Rename { from, to } => rename(from, to),
     }
 }
@@ -489,10 +497,7 @@ mod tests {
         assert!(matches!(carry_out(&jp, j.clone()).unwrap(), Ended::Done));
         assert!(!jp.exists());
         assert_eq!(f.read("live/a.yaml").as_deref(), Some("new"));
-        assert_eq!(
-            f.p("live/a.yaml").metadata().unwrap().mode() & 0o777,
-            0o640
-        );
+        assert_eq!(f.p("live/a.yaml").metadata().unwrap().mode() & 0o777, 0o640);
         assert_eq!(f.read("live/sub/img-new").as_deref(), Some("bytes"));
         assert_eq!(f.read("live/stamp").as_deref(), Some("2\n"));
         // Replaying is harmless.

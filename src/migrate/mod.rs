@@ -55,8 +55,9 @@ impl From<crate::config::yaml::EditError> for StepError {
     fn from(e: crate::config::yaml::EditError) -> Self {
         StepError {
             message: e.to_string(),
-            hint: "edit the file by hand as the release notes describe, or restore it from a backup"
-                .into(),
+            hint:
+                "edit the file by hand as the release notes describe, or restore it from a backup"
+                    .into(),
         }
     }
 }
@@ -185,7 +186,11 @@ pub fn plan_config(text: &str) -> Result<ConfigPlan, PlanError> {
     plan_config_with(text, CONFIG_STEPS, SCHEMA_VERSION)
 }
 
-fn plan_config_with(text: &str, steps: &[ConfigStep], target: u64) -> Result<ConfigPlan, PlanError> {
+fn plan_config_with(
+    text: &str,
+    steps: &[ConfigStep],
+    target: u64,
+) -> Result<ConfigPlan, PlanError> {
     let (mut doc, from) = config_version(text)?;
     if from == target {
         return Ok(ConfigPlan {
@@ -338,7 +343,10 @@ mod tests {
             },
         ];
         let p = plan_config_with("schema-version: 1\nx: 0\n", &steps, 3).unwrap();
-        assert_eq!(p.text.unwrap(), "schema-version: 3\nx: 0\ntwo: 1\nthree: 1\n");
+        assert_eq!(
+            p.text.unwrap(),
+            "schema-version: 3\nx: 0\ntwo: 1\nthree: 1\n"
+        );
         assert_eq!(
             p.notes.iter().map(|n| n.step).collect::<Vec<_>>(),
             ["b-first", "a-second", "schema-version"]
@@ -355,12 +363,18 @@ mod tests {
             plan_config("schema-version: 3\n").unwrap_err(),
             PlanError::ConfigNewer { found: 3 }
         );
-        assert!(matches!(plan_config("a: 1\n"), Err(PlanError::NoVersion(_))));
+        assert!(matches!(
+            plan_config("a: 1\n"),
+            Err(PlanError::NoVersion(_))
+        ));
         assert!(matches!(
             plan_config("schema-version: two\n"),
             Err(PlanError::NoVersion(_))
         ));
-        assert!(matches!(plan_config("a: [\n"), Err(PlanError::Syntax { .. })));
+        assert!(matches!(
+            plan_config("a: [\n"),
+            Err(PlanError::Syntax { .. })
+        ));
         let v = StateView::default();
         assert_eq!(
             plan_state(Some(9), &v).unwrap_err(),
@@ -377,7 +391,10 @@ mod tests {
         let current = plan_state(Some(STATE_SCHEMA_VERSION), &empty).unwrap();
         assert!(current.is_noop());
         let mut v = StateView::default();
-        v.insert(Loc::new(Root::State, "accounting/lastrun.p"), Some(b"x".to_vec()));
+        v.insert(
+            Loc::new(Root::State, "accounting/lastrun.p"),
+            Some(b"x".to_vec()),
+        );
         let old = plan_state(None, &v).unwrap();
         assert_eq!(old.from, Some(1));
     }

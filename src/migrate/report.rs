@@ -154,7 +154,8 @@ impl Report {
             let from = if s.fresh {
                 "none (fresh)".to_string()
             } else {
-                s.found.map_or("1 (no stamp)".to_string(), |n| n.to_string())
+                s.found
+                    .map_or("1 (no stamp)".to_string(), |n| n.to_string())
             };
             out.push_str(&format!(
                 "state {} (image cache {}): schema {} -> {}\n",

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::journal::{self, Ended, Journal, Op, Old, Phase};
+use super::journal::{self, Ended, Journal, Old, Op, Phase};
 use super::report::{unified, ConfigReport, Outcome, Report, StateReport};
 use super::view::{Loc, Root, StateOp, StateView};
 use super::{plan_config, plan_state, ConfigPlan, PlanError, StatePlan};
@@ -135,8 +135,8 @@ fn survey(opts: &Options) -> anyhow::Result<Survey> {
     };
     let stamp = stamp::read(&places.state).map_err(usage)?;
     let view = read_view(&places).context("reading the state")?;
-    let state = plan_state(stamp, &view)
-        .map_err(|e| usage(format!("{}: {e}", places.state.display())))?;
+    let state =
+        plan_state(stamp, &view).map_err(|e| usage(format!("{}: {e}", places.state.display())))?;
     Ok(Survey {
         config_path: opts.config.clone(),
         places,
@@ -215,8 +215,12 @@ impl Survey {
     /// The unified diff of everything the run would write, and its renames.
     fn diff(&self) -> String {
         let mut out = String::new();
-        if let (Some(old), Some(ConfigPlan { text: Some(new), .. })) =
-            (&self.config_text, &self.config)
+        if let (
+            Some(old),
+            Some(ConfigPlan {
+                text: Some(new), ..
+            }),
+        ) = (&self.config_text, &self.config)
         {
             let name = self.config_path.display().to_string();
             out.push_str(&unified(&name, &name, old, new));
@@ -233,7 +237,12 @@ impl Survey {
                         .map(|b| String::from_utf8_lossy(b).into_owned())
                         .unwrap_or_default();
                     let name = loc.display();
-                    out.push_str(&unified(&name, &name, &old, &String::from_utf8_lossy(bytes)));
+                    out.push_str(&unified(
+                        &name,
+                        &name,
+                        &old,
+                        &String::from_utf8_lossy(bytes),
+                    ));
                 }
             }
         }
@@ -276,7 +285,10 @@ fn walk(dir: &Path, rel: &str, root: Root, view: &mut StateView) -> std::io::Res
         } else {
             format!("{rel}/{name}")
         };
-        if root == Root::State && rel.is_empty() && matches!(name.as_str(), "backups" | "migrate" | STAMP_FILE) {
+        if root == Root::State
+            && rel.is_empty()
+            && matches!(name.as_str(), "backups" | "migrate" | STAMP_FILE)
+        {
             continue;
         }
         let ft = entry.file_type()?;
@@ -292,7 +304,11 @@ fn walk(dir: &Path, rel: &str, root: Root, view: &mut StateView) -> std::io::Res
             }
         } else if ft.is_file() {
             let small = entry.metadata()?.len() <= SMALL;
-            let content = if small { Some(std::fs::read(entry.path())?) } else { None };
+            let content = if small {
+                Some(std::fs::read(entry.path())?)
+            } else {
+                None
+            };
             view.insert(Loc::new(root, child), content);
         }
     }
@@ -430,7 +446,9 @@ fn switch(opts: &Options, s: &Survey, now: DateTime<Utc>) -> anyhow::Result<Repo
         let name = opts
             .config
             .file_name()
-            .map_or("appliance.yaml".into(), |n| n.to_string_lossy().into_owned());
+            .map_or("appliance.yaml".into(), |n| {
+                n.to_string_lossy().into_owned()
+            });
         plan.push(Err(Write {
             path: opts.config.clone(),
             bytes: t.clone().into_bytes(),
@@ -484,7 +502,12 @@ fn switch(opts: &Options, s: &Survey, now: DateTime<Utc>) -> anyhow::Result<Repo
     }
     let mut summary = Vec::new();
     if let Some(c) = s.config.as_ref().filter(|_| s.config_changes()) {
-        summary.push(format!("config {}: {} -> {}", opts.config.display(), c.from, c.to));
+        summary.push(format!(
+            "config {}: {} -> {}",
+            opts.config.display(),
+            c.from,
+            c.to
+        ));
     }
     if s.state_changes() {
         summary.push(format!(
@@ -560,11 +583,16 @@ mod tests {
 
     #[test]
     fn places_come_from_the_config_of_any_schema() {
-        let doc = Document::parse("schema-version: 1\npaths:\n  state: /srv/s\n  image-data: rel\n").unwrap();
+        let doc =
+            Document::parse("schema-version: 1\npaths:\n  state: /srv/s\n  image-data: rel\n")
+                .unwrap();
         let p = Places::of(Some(&doc));
         assert_eq!(p.state, PathBuf::from("/srv/s"));
         assert_eq!(p.image_data, PathBuf::from("/image_data"));
-        assert_eq!(Places::of(None).state, PathBuf::from("/var/lib/fedcloud-appliance"));
+        assert_eq!(
+            Places::of(None).state,
+            PathBuf::from("/var/lib/fedcloud-appliance")
+        );
     }
 
     #[test]
@@ -604,6 +632,9 @@ mod tests {
                 "image-data:list/k_1",
             ]
         );
-        assert_eq!(v.read(&Loc::new(Root::ImageData, "list/index.json")), Some(&b"{}"[..]));
+        assert_eq!(
+            v.read(&Loc::new(Root::ImageData, "list/index.json")),
+            Some(&b"{}"[..])
+        );
     }
 }

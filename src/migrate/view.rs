@@ -41,7 +41,9 @@ impl Loc {
 
     /// The file name.
     pub fn name(&self) -> &str {
-        self.rel.rsplit_once('/').map_or(self.rel.as_str(), |(_, n)| n)
+        self.rel
+            .rsplit_once('/')
+            .map_or(self.rel.as_str(), |(_, n)| n)
     }
 
     /// A sibling named `name`.

@@ -149,7 +149,10 @@ mod tests {
         gate(d.path()).unwrap();
         std::fs::write(d.path().join(STAMP_FILE), "1\n").unwrap();
         let e = gate(d.path()).unwrap_err().to_string();
-        assert!(e.contains("schema 1") && e.contains("run `appliance migrate`"), "{e}");
+        assert!(
+            e.contains("schema 1") && e.contains("run `appliance migrate`"),
+            "{e}"
+        );
         std::fs::write(d.path().join(STAMP_FILE), "99\n").unwrap();
         let e = gate(d.path()).unwrap_err().to_string();
         assert!(e.contains("newer than this release"), "{e}");

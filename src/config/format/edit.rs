@@ -246,18 +246,23 @@ impl Document {
             self.cannot(format!("the key of `{}` is not simple", dotted(path)));
             return Ok(());
         };
-        let grow = new_key.chars().count() as isize - self.text[span.clone()].chars().count() as isize;
+        let grow =
+            new_key.chars().count() as isize - self.text[span.clone()].chars().count() as isize;
         self.edits.push((span, new_key.to_string()));
         // Keep a trailing comment in its column when the value is a scalar
         // on the key's line and the padding allows it.
         if let (false, Value::Scalar(_)) = (flow, &value.value) {
-            if let Some(pad) = self.span(&value, false).and_then(|v| self.comment_pad(v.end)) {
+            if let Some(pad) = self
+                .span(&value, false)
+                .and_then(|v| self.comment_pad(v.end))
+            {
                 let room = pad.len() as isize - 1;
                 if grow > 0 && room > 0 {
                     let cut = grow.min(room) as usize;
                     self.edits.push((pad.start..pad.start + cut, String::new()));
                 } else if grow < 0 {
-                    self.edits.push((pad.start..pad.start, " ".repeat((-grow) as usize)));
+                    self.edits
+                        .push((pad.start..pad.start, " ".repeat((-grow) as usize)));
                 }
             }
         }
@@ -345,7 +350,8 @@ impl Document {
         } else {
             // The start of the line after the previous entry's last line.
             // (An empty value ends where its key does.)
-            let empty = matches!(&prev.value.value, Value::Scalar(s) if s.plain && s.text.is_empty());
+            let empty =
+                matches!(&prev.value.value, Value::Scalar(s) if s.plain && s.text.is_empty());
             let end = if empty {
                 let key = Node {
                     mark: prev.key_mark,
@@ -385,8 +391,10 @@ impl Document {
         } else {
             ""
         };
-        self.edits
-            .push((at..at, format!("{newline}{indent}{key}:{sep}{text}{comment}\n")));
+        self.edits.push((
+            at..at,
+            format!("{newline}{indent}{key}:{sep}{text}{comment}\n"),
+        ));
         Ok(())
     }
 
@@ -405,8 +413,13 @@ impl Document {
             Value::Map(entries) => {
                 let inner = self.offset(node.mark)?;
                 let f = flow || self.text[inner..].starts_with('{');
-                self.end_of(&entries.last()?.value, f)
-                    .map(|e| if f { self.close(e, '}') } else { Some(e) })?
+                self.end_of(&entries.last()?.value, f).map(|e| {
+                    if f {
+                        self.close(e, '}')
+                    } else {
+                        Some(e)
+                    }
+                })?
             }
         }
     }
@@ -477,8 +490,7 @@ pub fn same(a: &Node, b: &Node) -> bool {
         }
         (Value::Map(x), Value::Map(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .zip(y)
                     .all(|(a, b)| a.key == b.key && same(&a.value, &b.value))
         }
@@ -511,7 +523,8 @@ fn render_scalar(v: &NewScalar) -> (String, Scalar) {
             };
             let safe_plain = plain.kind() == ScalarKind::Str
                 && !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./@+=~".contains(c))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./@+=~".contains(c))
                 && !s.starts_with(['-', '~', '.', '@']);
             if safe_plain {
                 (s.clone(), plain)
@@ -576,7 +589,8 @@ fn scalar_span(text: &str, start: usize, flow: bool) -> Option<Range<usize>> {
                 let stop = c == b'\n'
                     || c == b'\r'
                     || (c == b'#' && i > 0 && matches!(b[i - 1], b' ' | b'\t'))
-                    || (c == b':' && (blank_after || (flow && matches!(next, Some(b',' | b']' | b'}')))))
+                    || (c == b':'
+                        && (blank_after || (flow && matches!(next, Some(b',' | b']' | b'}')))))
                     || (flow && matches!(c, b',' | b'[' | b']' | b'{' | b'}'));
                 if stop {
                     break;
@@ -641,8 +655,13 @@ mod tests {
             "accounting".into(),
             "extract-schedule".into(),
         ]);
-        d.insert_after(&p("components.accounting.extract-schedule"), "send-schedule", copy, Some("note"))
-            .unwrap();
+        d.insert_after(
+            &p("components.accounting.extract-schedule"),
+            "send-schedule",
+            copy,
+            Some("note"),
+        )
+        .unwrap();
         let f = d.finish();
         assert_eq!(f.layout, Layout::Kept);
         assert_eq!(
@@ -656,21 +675,23 @@ mod tests {
         let src = "a:\n  schedule: hourly              # c\n";
         let mut d = Document::parse(src).unwrap();
         d.rename_key(&p("a.schedule"), "extract-schedule").unwrap();
-        assert_eq!(
-            d.finish().text,
-            "a:\n  extract-schedule: hourly      # c\n"
-        );
+        assert_eq!(d.finish().text, "a:\n  extract-schedule: hourly      # c\n");
     }
 
     #[test]
     fn flow_mappings_are_edited_in_place() {
         let src = "c:\n  accounting: {enabled: true, schedule: '*:0/15'}   # x\n";
         let mut d = Document::parse(src).unwrap();
-        d.rename_key(&p("c.accounting.schedule"), "extract-schedule").unwrap();
+        d.rename_key(&p("c.accounting.schedule"), "extract-schedule")
+            .unwrap();
         d.insert_after(
             &p("c.accounting.extract-schedule"),
             "send-schedule",
-            NewValue::CopyOf(vec!["c".into(), "accounting".into(), "extract-schedule".into()]),
+            NewValue::CopyOf(vec![
+                "c".into(),
+                "accounting".into(),
+                "extract-schedule".into(),
+            ]),
             Some("ignored in flow"),
         )
         .unwrap();
@@ -685,12 +706,21 @@ mod tests {
     #[test]
     fn set_scalar_and_insert_at_end_without_newline() {
         let mut d = Document::parse("schema-version: 1 # v\nx: {a: [1, 2]}").unwrap();
-        d.set_scalar(&["schema-version"], NewScalar::Int(2)).unwrap();
-        d.insert_after(&["x"], "y", NewValue::Scalar(NewScalar::Str("*-*-* 00:00".into())), None)
+        d.set_scalar(&["schema-version"], NewScalar::Int(2))
             .unwrap();
+        d.insert_after(
+            &["x"],
+            "y",
+            NewValue::Scalar(NewScalar::Str("*-*-* 00:00".into())),
+            None,
+        )
+        .unwrap();
         let f = d.finish();
         assert_eq!(f.layout, Layout::Kept);
-        assert_eq!(f.text, "schema-version: 2 # v\nx: {a: [1, 2]}\ny: '*-*-* 00:00'\n");
+        assert_eq!(
+            f.text,
+            "schema-version: 2 # v\nx: {a: [1, 2]}\ny: '*-*-* 00:00'\n"
+        );
     }
 
     #[test]
@@ -701,7 +731,10 @@ mod tests {
             .unwrap();
         let f = d.finish();
         assert_eq!(f.layout, Layout::Kept);
-        assert_eq!(f.text, "a:\n  b:\n    - 1\n    - [2, 3]  # c\n  e: 5\n  # about d\n  d: 4\n");
+        assert_eq!(
+            f.text,
+            "a:\n  b:\n    - 1\n    - [2, 3]  # c\n  e: 5\n  # about d\n  d: 4\n"
+        );
     }
 
     #[test]
@@ -709,7 +742,8 @@ mod tests {
         let src = "# Zürich — site\n\"a\": {'k''s': \"x # y\"}  # é\n";
         let mut d = Document::parse(src).unwrap();
         d.rename_key(&["a"], "b").unwrap();
-        d.set_scalar(&["b", "k's"], NewScalar::Str("z".into())).unwrap();
+        d.set_scalar(&["b", "k's"], NewScalar::Str("z".into()))
+            .unwrap();
         let f = d.finish();
         assert_eq!(f.layout, Layout::Kept);
         assert_eq!(f.text, "# Zürich — site\nb: {'k''s': z}  # é\n");
@@ -721,8 +755,13 @@ mod tests {
         // check after editing catches the difference.
         let src = "# c\na:\n  s: one\n    two\n  t: 1\n";
         let mut d = Document::parse(src).unwrap();
-        d.insert_after(&p("a.s"), "u", NewValue::CopyOf(vec!["a".into(), "s".into()]), None)
-            .unwrap();
+        d.insert_after(
+            &p("a.s"),
+            "u",
+            NewValue::CopyOf(vec!["a".into(), "s".into()]),
+            None,
+        )
+        .unwrap();
         let f = d.finish();
         assert!(matches!(f.layout, Layout::Rewritten(_)), "{f:?}");
         assert_eq!(f.text, "a:\n  s: one two\n  u: one two\n  t: 1\n");
@@ -746,10 +785,22 @@ mod tests {
     #[test]
     fn refusals() {
         let mut d = Document::parse("a: {b: 1, c: 2}\nl: [1]\n").unwrap();
-        assert_eq!(d.rename_key(&p("a.b"), "c"), Err(EditError::Exists("a.c".into())));
-        assert_eq!(d.rename_key(&p("a.z"), "q"), Err(EditError::NotFound("a.z".into())));
-        assert_eq!(d.set_scalar(&p("l.x"), NewScalar::Int(1)), Err(EditError::NotAMapping("l".into())));
-        assert_eq!(d.set_scalar(&["a"], NewScalar::Int(1)), Err(EditError::NotAScalar("a".into())));
+        assert_eq!(
+            d.rename_key(&p("a.b"), "c"),
+            Err(EditError::Exists("a.c".into()))
+        );
+        assert_eq!(
+            d.rename_key(&p("a.z"), "q"),
+            Err(EditError::NotFound("a.z".into()))
+        );
+        assert_eq!(
+            d.set_scalar(&p("l.x"), NewScalar::Int(1)),
+            Err(EditError::NotAMapping("l".into()))
+        );
+        assert_eq!(
+            d.set_scalar(&["a"], NewScalar::Int(1)),
+            Err(EditError::NotAScalar("a".into()))
+        );
         assert_eq!(d.finish().text, "a: {b: 1, c: 2}\nl: [1]\n");
     }
 
@@ -766,7 +817,9 @@ mod tests {
             assert_eq!(text, want);
             let back = parse(&format!("k: {text}\n")).unwrap();
             let Value::Map(e) = back.value else { panic!() };
-            let Value::Scalar(got) = &e[0].value.value else { panic!() };
+            let Value::Scalar(got) = &e[0].value.value else {
+                panic!()
+            };
             assert!(scalar_eq(got, &scalar), "{s}");
         }
     }
