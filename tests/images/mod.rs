@@ -9,6 +9,7 @@
 mod formats;
 mod harbor;
 mod harbor_sync;
+mod hardening;
 mod interop;
 mod lists;
 mod pki;
