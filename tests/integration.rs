@@ -9,5 +9,6 @@ mod config;
 mod images;
 mod info;
 mod messaging;
+mod migrate;
 mod openstack;
 mod testsrv;

@@ -67,8 +67,8 @@ fn forward(doc: &mut Document) -> Result<Vec<String>, StepError> {
         Some("schema 1 sent after every extraction; this release's default is every 6 h"),
     )?;
     Ok(vec![format!(
-        "components.accounting.schedule ({shown}) -> extract-schedule and send-schedule, \
-         both {shown} (as often as before)"
+        "components.accounting.schedule: {shown} -> extract-schedule and send-schedule, \
+         both {shown} (extraction and delivery as often as before)"
     )])
 }
 

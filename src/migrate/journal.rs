@@ -8,8 +8,9 @@
 //! - `put`: a whole file is replaced by a staged copy written next to it,
 //!   fsynced, renamed over it, and the directory fsynced; mode and owner
 //!   are those of the file it replaces.
-//! - `rename`: a file (an image: never copied) is moved, both directories
-//!   fsynced.
+//! - `rename`: a file (an image: never copied) is moved; the directories
+//!   of the renames are fsynced together before the next `put` and at the
+//!   end (a barrier: nothing written later is durable before them).
 //!
 //! Each operation looks before it acts: a `put` whose file already has the
 //! new content, or a `rename` already done, is skipped; a file that has
@@ -18,6 +19,7 @@
 //! any point is finished by replaying the journal from the start, and a
 //! failure is undone by replaying the inverse operations backward.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -245,7 +247,20 @@ fn remove(path: &Path, expected: &str) -> Result<(), SwitchError> {
     }
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), SwitchError> {
+/// Directories whose renames are not yet fsynced.
+pub type Dirty = BTreeSet<PathBuf>;
+
+/// fsync the directories of the renames made so far: the barrier before
+/// a whole-file write (and at the end), so that nothing written later can
+/// be durable while a rename before it is not.
+pub fn flush(dirty: &mut Dirty) -> Result<(), SwitchError> {
+    while let Some(dir) = dirty.pop_first() {
+        sync_dir(&dir).map_err(io(format!("syncing {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+fn rename(from: &Path, to: &Path, dirty: &mut Dirty) -> Result<(), SwitchError> {
     match (exists(from), exists(to)) {
         (true, false) => {
             let dir = parent(to);
@@ -255,11 +270,8 @@ fn rename(from: &Path, to: &Path) -> Result<(), SwitchError> {
                 from.display(),
                 to.display()
             )))?;
-            sync_dir(dir).map_err(io(format!("syncing {}", dir.display())))?;
-            if parent(from) != dir {
-                sync_dir(parent(from))
-                    .map_err(io(format!("syncing {}", parent(from).display())))?;
-            }
+            dirty.insert(dir.to_path_buf());
+            dirty.insert(parent(from).to_path_buf());
             Ok(())
         }
         // Done already (or the file went away: nothing to move).
@@ -271,34 +283,41 @@ fn rename(from: &Path, to: &Path) -> Result<(), SwitchError> {
     }
 }
 
-/// Carry out `op` towards the new version (idempotent).
-pub fn forward(op: &Op) -> Result<(), SwitchError> {
+/// Carry out `op` towards the new version (idempotent). A rename's
+/// directories join `dirty`; a write first flushes it.
+pub fn forward(op: &Op, dirty: &mut Dirty) -> Result<(), SwitchError> {
     match op {
         Op::Put {
             path,
             staged,
             sha256,
             old,
-        } => put(
-            path,
-            staged,
-            old.as_ref().map(|o| o.sha256.as_str()),
-            sha256,
-        ),
-        Op::Rename { from, to } => rename(from, to),
+        } => {
+            flush(dirty)?;
+            put(
+                path,
+                staged,
+                old.as_ref().map(|o| o.sha256.as_str()),
+                sha256,
+            )
+        }
+        Op::Rename { from, to } => rename(from, to, dirty),
     }
 }
 
-/// Undo `op` (idempotent).
-pub fn backward(op: &Op) -> Result<(), SwitchError> {
+/// Undo `op` (idempotent), with the same barriers as [`forward`].
+pub fn backward(op: &Op, dirty: &mut Dirty) -> Result<(), SwitchError> {
     match op {
         Op::Put {
             path, sha256, old, ..
-        } => match old {
-            Some(o) => put(path, &o.backup, Some(sha256), &o.sha256),
-            None => remove(path, sha256),
-        },
-        Op::Rename { from, to } => rename(to, from),
+        } => {
+            flush(dirty)?;
+            match old {
+                Some(o) => put(path, &o.backup, Some(sha256), &o.sha256),
+                None => remove(path, sha256),
+            }
+        }
+        Op::Rename { from, to } => rename(to, from, dirty),
     }
 }
 
@@ -372,12 +391,17 @@ pub fn close(path: &Path) -> std::io::Result<()> {
 /// next run ([`Stuck`]).
 pub fn carry_out(path: &Path, mut journal: Journal) -> Result<Ended, Stuck> {
     let mut ended = Ended::Done;
+    let mut dirty = Dirty::new();
     if journal.phase == Phase::Forward {
         let failed = journal
             .ops
             .iter()
             .enumerate()
-            .find_map(|(i, op)| forward(op).err().map(|e| (i, e)));
+            .find_map(|(i, op)| forward(op, &mut dirty).err().map(|e| (i, e)))
+            .or_else(|| {
+                let last = journal.ops.len().saturating_sub(1);
+                flush(&mut dirty).err().map(|e| (last, e))
+            });
         if let Some((i, error)) = failed {
             let what = journal.ops[i].describe();
             tracing::error!(op = %what, error = %error, "migration failed; restoring the previous version");
@@ -393,7 +417,7 @@ pub fn carry_out(path: &Path, mut journal: Journal) -> Result<Ended, Stuck> {
     }
     if journal.phase == Phase::Rollback {
         for op in journal.ops.iter().rev() {
-            backward(op).map_err(|e| {
+            backward(op, &mut dirty).map_err(|e| {
                 Stuck(format!(
                     "restoring the previous version failed at {}: {e}; the journal {} is kept: fix the cause and run `appliance migrate` again to finish the rollback (backup: {})",
                     op.describe(),
@@ -402,6 +426,12 @@ pub fn carry_out(path: &Path, mut journal: Journal) -> Result<Ended, Stuck> {
                 ))
             })?;
         }
+        flush(&mut dirty).map_err(|e| {
+            Stuck(format!(
+                "{e}; the journal {} is kept: run `appliance migrate` again",
+                path.display()
+            ))
+        })?;
         ended = Ended::RolledBack {
             failure: journal
                 .failure
@@ -507,7 +537,7 @@ mod tests {
         // And so is undoing, twice.
         for _ in 0..2 {
             for op in [&stamp, &put, &ren] {
-                backward(op).unwrap();
+                backward(op, &mut Dirty::new()).unwrap();
             }
         }
         assert_eq!(f.read("live/a.yaml").as_deref(), Some("old"));
@@ -553,10 +583,10 @@ mod tests {
         let f = Fixture::new();
         let put = f.put("a.yaml", Some("old"), "new");
         f.write("live/a.yaml", "edited by hand");
-        let e = forward(&put).unwrap_err();
+        let e = forward(&put, &mut Dirty::new()).unwrap_err();
         assert!(matches!(e, SwitchError::Changed { .. }), "{e}");
         assert_eq!(f.read("live/a.yaml").as_deref(), Some("edited by hand"));
-        let e = backward(&put).unwrap_err();
+        let e = backward(&put, &mut Dirty::new()).unwrap_err();
         assert!(matches!(e, SwitchError::Changed { .. }), "{e}");
     }
 
@@ -564,7 +594,7 @@ mod tests {
     fn an_interrupted_rollback_is_finished_by_the_next_run() {
         let f = Fixture::new();
         let put = f.put("a.yaml", Some("old"), "new");
-        forward(&put).unwrap();
+        forward(&put, &mut Dirty::new()).unwrap();
         let jp = f.p("journal.json");
         let mut j = f.journal(vec![put]);
         j.phase = Phase::Rollback;

@@ -11,8 +11,9 @@
 //!
 //! - `config_v2`: `components.accounting.schedule` becomes
 //!   `extract-schedule` + `send-schedule`.
-//! - `state_v2`: the state is stamped (and the image cache entries take the
-//!   names of the injective naming).
+//! - `state_v2`: the image cache entries take the injective names of
+//!   issue #14 item 4 (file and index key renamed, never downloaded again);
+//!   the state gets its stamp.
 //!
 //! Steps are domain logic: pure functions over text and values, no I/O, no
 //! clock. A config step edits a [`Document`] (untyped: it must not assume
@@ -159,8 +160,9 @@ pub struct ConfigPlan {
     pub notes: Vec<Note>,
 }
 
-/// The version of a configuration text, checked against this release.
-pub fn config_version(text: &str) -> Result<(Document, u64), PlanError> {
+/// The version of a configuration text, checked against `target` (this
+/// release's [`SCHEMA_VERSION`]).
+fn config_version(text: &str, target: u64) -> Result<(Document, u64), PlanError> {
     let doc = Document::parse(text).map_err(|e| PlanError::Syntax {
         line: e.mark.line,
         column: e.mark.column,
@@ -175,7 +177,7 @@ pub fn config_version(text: &str) -> Result<(Document, u64), PlanError> {
         }
         None => return Err(PlanError::NoVersion("`schema-version` is missing".into())),
     };
-    if version > SCHEMA_VERSION {
+    if version > target {
         return Err(PlanError::ConfigNewer { found: version });
     }
     Ok((doc, version))
@@ -191,7 +193,7 @@ fn plan_config_with(
     steps: &[ConfigStep],
     target: u64,
 ) -> Result<ConfigPlan, PlanError> {
-    let (mut doc, from) = config_version(text)?;
+    let (mut doc, from) = config_version(text, target)?;
     if from == target {
         return Ok(ConfigPlan {
             from,
@@ -222,10 +224,18 @@ fn plan_config_with(
         change: format!("schema-version: {from} -> {target}"),
     });
     let finished = doc.finish();
+    let text = match &finished.layout {
+        Layout::Kept => finished.text,
+        Layout::Rewritten(_) => format!(
+            "# Rewritten by `appliance migrate` (schema {from} -> {target}): the layout could not be\n\
+             # kept. The original, with its comments, is in the state directory's backups/.\n{}",
+            finished.text
+        ),
+    };
     Ok(ConfigPlan {
         from,
         to: target,
-        text: Some(finished.text),
+        text: Some(text),
         layout: finished.layout,
         notes,
     })

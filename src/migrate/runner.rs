@@ -158,7 +158,9 @@ impl Survey {
     /// exists needs its stamp; one that does not exist needs nothing).
     fn state_changes(&self) -> bool {
         match self.state.from {
-            None => self.places.state.is_dir(),
+            // Fresh: stamped when the directory exists, or is about to
+            // (the configuration's switch keeps its backup there).
+            None => self.places.state.is_dir() || self.config_changes(),
             Some(v) => v != self.state.to,
         }
     }

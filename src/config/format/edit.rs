@@ -467,6 +467,9 @@ impl Document {
                 text: out,
                 layout: Layout::Kept,
             },
+            Ok(_) if has_aliases(&self.text) => self.rewrite(
+                "it uses YAML aliases (`*name`), one text standing for several keys".into(),
+            ),
             Ok(_) => self.rewrite("the edited text would not read back as intended".into()),
             Err(e) => self.rewrite(format!("the edited text would not parse ({})", e.message)),
         }
@@ -478,6 +481,19 @@ impl Document {
             layout: Layout::Rewritten(why),
         }
     }
+}
+
+/// Whether the document uses an alias (`*name`).
+fn has_aliases(text: &str) -> bool {
+    struct Aliases(bool);
+    impl yaml_rust2::parser::MarkedEventReceiver for Aliases {
+        fn on_event(&mut self, ev: yaml_rust2::Event, _: yaml_rust2::scanner::Marker) {
+            self.0 |= matches!(ev, yaml_rust2::Event::Alias(_));
+        }
+    }
+    let mut found = Aliases(false);
+    let _ = yaml_rust2::parser::Parser::new_from_str(text).load(&mut found, true);
+    found.0
 }
 
 /// Whether two trees mean the same (positions and scalar style ignored;
