@@ -315,6 +315,33 @@ mod tests {
     use super::*;
     use view::{Loc, Root};
 
+    /// Architecture invariant: steps are pure (no I/O, no clock).
+    #[test]
+    fn steps_do_no_io() {
+        for (file, text) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("view.rs", include_str!("view.rs")),
+            ("config_v2.rs", include_str!("config_v2.rs")),
+            ("state_v2.rs", include_str!("state_v2.rs")),
+            (
+                "config/format/edit.rs",
+                include_str!("../config/format/edit.rs"),
+            ),
+        ] {
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for banned in [
+                "std::fs",
+                "tokio::fs",
+                "File::",
+                "Utc::now",
+                "SystemTime",
+                "std::env",
+            ] {
+                assert!(!code.contains(banned), "{file} uses {banned}");
+            }
+        }
+    }
+
     #[test]
     fn steps_are_numbered_without_gaps_up_to_the_current_versions() {
         let tos: Vec<u64> = CONFIG_STEPS.iter().map(|s| s.to).collect();

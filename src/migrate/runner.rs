@@ -39,6 +39,13 @@ use crate::state::schema::{self as stamp, JOURNAL_FILE, STAMP_FILE, STATE_SCHEMA
 /// Files larger than this are listed in the view without their content.
 const SMALL: u64 = 4 << 20;
 
+/// Whether a step reads this file's content (every other file is only
+/// listed, so the view stays small whatever the state holds): the image
+/// cache's indexes.
+fn content_wanted(loc: &Loc) -> bool {
+    loc.root == Root::ImageData && loc.name() == "index.json"
+}
+
 /// What `appliance migrate` is asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -263,7 +270,8 @@ impl Survey {
 
 /// Read the state view: every regular file below `paths.state` (but the
 /// backups, the migration's own files and the stamp) and, in the image
-/// cache, the files of each subscription directory and of its `.partial/`.
+/// cache, the files of each subscription directory and of its `.partial/`;
+/// the content of the small files a step reads ([`content_wanted`]).
 pub fn read_view(places: &Places) -> std::io::Result<StateView> {
     let mut view = StateView::default();
     walk(&places.state, "", Root::State, &mut view)?;
@@ -305,13 +313,13 @@ fn walk(dir: &Path, rel: &str, root: Root, view: &mut StateView) -> std::io::Res
                 walk(&entry.path(), &child, root, view)?;
             }
         } else if ft.is_file() {
-            let small = entry.metadata()?.len() <= SMALL;
-            let content = if small {
+            let loc = Loc::new(root, child);
+            let content = if content_wanted(&loc) && entry.metadata()?.len() <= SMALL {
                 Some(std::fs::read(entry.path())?)
             } else {
                 None
             };
-            view.insert(Loc::new(root, child), content);
+            view.insert(loc, content);
         }
     }
     Ok(())
@@ -445,6 +453,13 @@ fn switch(opts: &Options, s: &Survey, now: DateTime<Utc>) -> anyhow::Result<Repo
         }));
     }
     if let Some(ConfigPlan { text: Some(t), .. }) = &s.config {
+        // A symlinked configuration (e.g. into a git checkout) is written
+        // where it points, and stays a symlink.
+        let path = match std::fs::symlink_metadata(&opts.config) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&opts.config)
+                .with_context(|| format!("resolving {}", opts.config.display()))?,
+            _ => opts.config.clone(),
+        };
         let name = opts
             .config
             .file_name()
@@ -452,7 +467,7 @@ fn switch(opts: &Options, s: &Survey, now: DateTime<Utc>) -> anyhow::Result<Repo
                 n.to_string_lossy().into_owned()
             });
         plan.push(Err(Write {
-            path: opts.config.clone(),
+            path,
             bytes: t.clone().into_bytes(),
             label: format!("config/{name}"),
         }));
@@ -638,5 +653,6 @@ mod tests {
             v.read(&Loc::new(Root::ImageData, "list/index.json")),
             Some(&b"{}"[..])
         );
+        assert_eq!(v.read(&Loc::new(Root::State, "accounting/lastrun.p")), None);
     }
 }

@@ -186,3 +186,23 @@ fn collect_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A symlinked configuration (say, into a git checkout) is migrated where
+/// it points, and stays a symlink.
+#[test]
+fn symlinked_config_stays_a_symlink() {
+    let c = stage("config/v1-minimal");
+    let real = c.dir().join("etc-git/appliance.yaml");
+    std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+    std::fs::rename(c.config(), &real).unwrap();
+    std::os::unix::fs::symlink(&real, c.config()).unwrap();
+    let (out, err, code) = c.migrate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(std::fs::symlink_metadata(c.config())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&real)
+        .unwrap()
+        .starts_with("schema-version: 2\n"));
+}
