@@ -223,3 +223,39 @@ fn kill_9_at_random_points_leaves_old_or_new_and_the_next_run_completes() {
         "too few kills landed mid-switch to prove anything: {landed:?}"
     );
 }
+
+/// A failure half-way (here: the configuration, switched last, cannot be
+/// written) undoes everything already switched: the old version is in
+/// place, exit 3; once the cause is gone, the next run migrates.
+#[test]
+fn a_failure_half_way_leaves_the_old_version_in_place() {
+    let c = stage("state/v1");
+    let before = snapshot(&c);
+    // What the configuration's temporary file would be: a directory.
+    let blocker = c.dir().join(".appliance.yaml.migrate-tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    let (out, err, code) = c.run(&["--json", "migrate"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["outcome"], "rolled-back", "{r}");
+    assert!(
+        r["failure"].as_str().unwrap().contains("appliance.yaml"),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["config"]["version"].clone(),
+            r["state"]["version"].clone()
+        ),
+        (1.into(), serde_json::Value::Null)
+    );
+    let mut after = snapshot(&c);
+    after.retain(|k, _| !k.starts_with(".appliance.yaml.migrate-tmp"));
+    assert_eq!(after, before, "not rolled back");
+    assert!(!c.state().join("migrate/journal.json").exists());
+    assert_eq!(super::backups(&c).len(), 1, "the backup stays");
+    std::fs::remove_dir(&blocker).unwrap();
+    let (out, err, code) = c.migrate(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("migrated\n"), "{out}");
+}
