@@ -83,6 +83,15 @@ impl Case {
             out.status.code().unwrap_or(-1),
         )
     }
+    /// Rewrite the configuration's `schema-version`.
+    pub fn set_version(&self, v: u32) {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let text = regex::Regex::new(r"(?m)^schema-version: \d+")
+            .unwrap()
+            .replace(&text, format!("schema-version: {v}").as_str())
+            .into_owned();
+        std::fs::write(self.config(), text).unwrap();
+    }
     pub fn migrate(&self, args: &[&str]) -> (String, String, i32) {
         let mut all = vec!["migrate"];
         all.extend_from_slice(args);
@@ -157,21 +166,7 @@ pub fn tree(dir: &Path, skip: &[&str]) -> BTreeMap<String, Vec<u8>> {
 /// Compare `got` with the golden file `<fixtures>/<rel>` (or write it
 /// with UPDATE_GOLDEN=1).
 pub fn golden(rel: &str, got: &str) {
-    let path = fixtures().join(rel);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        want, got,
-        "golden mismatch for {rel}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
-    );
+    crate::util::golden(&fixtures().join(rel), rel, got);
 }
 
 /// The one backup directory of a case's state.

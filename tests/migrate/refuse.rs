@@ -2,21 +2,12 @@
 //! (nothing touched), and jobs on an old configuration, an old state or
 //! an unfinished migration (each saying to run `appliance migrate`).
 
-use super::{stage, tree, Case};
-
-fn set_version(c: &Case, v: u32) {
-    let text = std::fs::read_to_string(c.config()).unwrap();
-    let text = regex::Regex::new(r"(?m)^schema-version: \d+")
-        .unwrap()
-        .replace(&text, format!("schema-version: {v}").as_str())
-        .into_owned();
-    std::fs::write(c.config(), text).unwrap();
-}
+use super::{stage, tree};
 
 #[test]
 fn newer_config_is_refused_and_nothing_touched() {
     let c = stage("state/v1");
-    set_version(&c, 3);
+    c.set_version(3);
     let before = tree(c.dir(), &[]);
     let (out, err, code) = c.migrate(&[]);
     assert_eq!(code, 2, "{out}{err}");

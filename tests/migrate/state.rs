@@ -109,10 +109,7 @@ fn renamed_entries_stay_verified() {
 fn fresh_state_is_stamped_and_absent_state_left_alone() {
     let c = stage("config/v1-minimal");
     // Make the config current, with no state at all.
-    let text = std::fs::read_to_string(c.config())
-        .unwrap()
-        .replace("schema-version: 1", "schema-version: 2");
-    std::fs::write(c.config(), text).unwrap();
+    c.set_version(2);
     let (out, err, code) = c.migrate(&[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -138,10 +135,7 @@ fn fresh_state_is_stamped_and_absent_state_left_alone() {
 #[test]
 fn unstamped_state_data_is_schema_1() {
     let c = stage("config/v1-minimal");
-    let text = std::fs::read_to_string(c.config())
-        .unwrap()
-        .replace("schema-version: 1", "schema-version: 2");
-    std::fs::write(c.config(), text).unwrap();
+    c.set_version(2);
     std::fs::create_dir_all(c.state().join("accounting")).unwrap();
     std::fs::write(
         c.state().join("accounting/lastrun.p-ops"),

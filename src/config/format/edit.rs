@@ -660,6 +660,20 @@ mod tests {
         s.split('.').collect()
     }
 
+    /// The text rendered afresh (the layout could not be kept).
+    fn rewritten(d: Document) -> String {
+        let f = d.finish();
+        assert!(matches!(f.layout, Layout::Rewritten(_)), "{f:?}");
+        f.text
+    }
+
+    /// The edited text, which must have kept the layout.
+    fn kept(d: Document) -> String {
+        let f = d.finish();
+        assert_eq!(f.layout, Layout::Kept, "{f:?}");
+        f.text
+    }
+
     #[test]
     fn rename_and_insert_keep_comments_and_alignment() {
         let src = "# top\ncomponents:\n  accounting:\n    enabled: true\n    schedule: hourly       # every hour\n  info:\n    schedule: \"*:0/30\"\n";
@@ -678,10 +692,8 @@ mod tests {
             Some("note"),
         )
         .unwrap();
-        let f = d.finish();
-        assert_eq!(f.layout, Layout::Kept);
         assert_eq!(
-            f.text,
+            kept(d),
             "# top\ncomponents:\n  accounting:\n    enabled: true\n    extract-schedule: hourly # every hour\n    send-schedule: hourly  # note\n  info:\n    schedule: \"*:0/30\"\n"
         );
     }
@@ -711,10 +723,8 @@ mod tests {
             Some("ignored in flow"),
         )
         .unwrap();
-        let f = d.finish();
-        assert_eq!(f.layout, Layout::Kept);
         assert_eq!(
-            f.text,
+            kept(d),
             "c:\n  accounting: {enabled: true, extract-schedule: '*:0/15', send-schedule: '*:0/15'}   # x\n"
         );
     }
@@ -731,10 +741,8 @@ mod tests {
             None,
         )
         .unwrap();
-        let f = d.finish();
-        assert_eq!(f.layout, Layout::Kept);
         assert_eq!(
-            f.text,
+            kept(d),
             "schema-version: 2 # v\nx: {a: [1, 2]}\ny: '*-*-* 00:00'\n"
         );
     }
@@ -745,10 +753,8 @@ mod tests {
         let mut d = Document::parse(src).unwrap();
         d.insert_after(&p("a.b"), "e", NewValue::Scalar(NewScalar::Int(5)), None)
             .unwrap();
-        let f = d.finish();
-        assert_eq!(f.layout, Layout::Kept);
         assert_eq!(
-            f.text,
+            kept(d),
             "a:\n  b:\n    - 1\n    - [2, 3]  # c\n  e: 5\n  # about d\n  d: 4\n"
         );
     }
@@ -760,9 +766,7 @@ mod tests {
         d.rename_key(&["a"], "b").unwrap();
         d.set_scalar(&["b", "k's"], NewScalar::Str("z".into()))
             .unwrap();
-        let f = d.finish();
-        assert_eq!(f.layout, Layout::Kept);
-        assert_eq!(f.text, "# Zürich — site\nb: {'k''s': z}  # é\n");
+        assert_eq!(kept(d), "# Zürich — site\nb: {'k''s': z}  # é\n");
     }
 
     #[test]
@@ -778,24 +782,18 @@ mod tests {
             None,
         )
         .unwrap();
-        let f = d.finish();
-        assert!(matches!(f.layout, Layout::Rewritten(_)), "{f:?}");
-        assert_eq!(f.text, "a:\n  s: one two\n  u: one two\n  t: 1\n");
+        assert_eq!(rewritten(d), "a:\n  s: one two\n  u: one two\n  t: 1\n");
 
         // An alias: editing the anchor would change both.
         let src = "x: &a {schedule: hourly}\ny: *a\n";
         let mut d = Document::parse(src).unwrap();
         d.rename_key(&p("y.schedule"), "s2").unwrap();
-        let f = d.finish();
-        assert!(matches!(f.layout, Layout::Rewritten(_)), "{f:?}");
-        assert_eq!(f.text, "x:\n  schedule: hourly\ny:\n  s2: hourly\n");
+        assert_eq!(rewritten(d), "x:\n  schedule: hourly\ny:\n  s2: hourly\n");
 
         // A block scalar.
         let mut d = Document::parse("a: |\n  text\n").unwrap();
         d.set_scalar(&["a"], NewScalar::Str("x: y".into())).unwrap();
-        let f = d.finish();
-        assert_eq!(f.text, "a: 'x: y'\n");
-        assert!(matches!(f.layout, Layout::Rewritten(_)));
+        assert_eq!(rewritten(d), "a: 'x: y'\n");
     }
 
     #[test]
