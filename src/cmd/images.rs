@@ -406,6 +406,9 @@ fn finish(
         sources: reports,
         problems,
     };
+    let (summary, detail) = crate::status::images::run_detail(&report);
+    crate::state::runs::note_summary(summary);
+    crate::state::runs::note_detail(detail);
     print_report(g, &report);
     if ok {
         Outcome::Success

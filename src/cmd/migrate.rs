@@ -11,7 +11,7 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::cli::{Command, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::exit::{Outcome, UsageError};
 use crate::migrate::runner::{self, Options, Places};
 
@@ -43,29 +43,11 @@ pub fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
     Ok(report.exit())
 }
 
-/// The jobs run on timers (accounting extract and send, info publish,
-/// images sync, crl refresh).
-fn is_job(c: &Command) -> bool {
-    use super::accounting::AccountingCommand as A;
-    use super::images::ImagesCommand as I;
-    use super::info::InfoCommand as N;
-    matches!(
-        c,
-        Command::Accounting(A::Extract(_) | A::Send(_))
-            | Command::Info(N::Publish(_))
-            | Command::Images(I::Sync(_))
-            | Command::Crl(_)
-    )
-}
-
-/// Before a job: refuse (exit 2, saying to run `appliance migrate`) while a
-/// migration is unfinished or the state is of another release. An old
-/// configuration is refused by the configuration loader itself, with the
-/// same advice.
-pub fn gate(g: &GlobalArgs, c: &Command) -> anyhow::Result<()> {
-    if !is_job(c) {
-        return Ok(());
-    }
+/// Before a scheduled job: refuse (exit 2, saying to run `appliance
+/// migrate`) while a migration is unfinished or the state is of another
+/// release. An old configuration is refused by the configuration loader
+/// itself, with the same advice.
+pub fn gate(g: &GlobalArgs) -> anyhow::Result<()> {
     let Ok(text) = std::fs::read_to_string(&g.config) else {
         return Ok(()); // the job reports an unreadable configuration itself
     };

@@ -290,8 +290,7 @@ pub struct Downloaded {
 impl Fetcher {
     /// A client trusting the system roots plus `ca_dir`.
     pub fn new(ca_dir: Option<&Path>, limits: Limits) -> Result<Fetcher, String> {
-        let mut b = reqwest::Client::builder()
-            .use_native_tls()
+        let mut b = crate::tls::reqwest_builder()
             .user_agent(crate::openstack::http::USER_AGENT)
             .connect_timeout(limits.connect_timeout)
             .read_timeout(limits.read_timeout);

@@ -132,61 +132,6 @@ fn every_case_is_tested() {
     assert_eq!(dirs, cases);
 }
 
-/// The `--json` report (docs/migrate-json.md), golden.
-#[test]
-fn json_report() {
-    let c = stage("config/v1-commented");
-    let (out, err, code) = c.run(&["--json", "migrate", "--dry-run"]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["outcome"], "dry-run");
-    assert!(v["diff"].as_str().unwrap().contains("+    send-schedule:"));
-    let (out, err, code) = c.run(&["--json", "migrate"]);
-    assert_eq!(code, 0, "{err}");
-    let mut v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["release"] = "@RELEASE@".into();
-    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
-    golden("config/v1-commented/expected.json", &c.normalise(&text));
-    // Every key of the report is documented.
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/migrate-json.md"),
-    )
-    .unwrap();
-    let mut keys = Vec::new();
-    collect_keys(&v, "", &mut keys);
-    for k in keys {
-        assert!(
-            doc.contains(&format!("`{k}`")),
-            "docs/migrate-json.md lacks `{k}`"
-        );
-    }
-    let (out, _, _) = c.run(&["--json", "migrate"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["outcome"], "up-to-date");
-}
-
-fn collect_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.push(p.clone());
-                collect_keys(v, &p, out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for v in a {
-                collect_keys(v, &format!("{prefix}[]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A symlinked configuration (say, into a git checkout) is migrated where
 /// it points, and stays a symlink.
 #[test]

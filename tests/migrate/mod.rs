@@ -16,6 +16,7 @@
 
 mod config;
 mod crash;
+mod json;
 mod refuse;
 mod state;
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -70,6 +72,7 @@ pub fn appliance() -> assert_cmd::Command {
 /// message), or write it when `UPDATE_GOLDEN` is set.
 pub fn golden(path: &Path, label: &str, got: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, got).unwrap();
         return;
     }
@@ -83,4 +86,14 @@ pub fn golden(path: &Path, label: &str, got: &str) {
         want == got,
         "golden mismatch for {label}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
     );
+}
+
+/// Start a test server with `serve` on a free loopback port, on the shared
+/// test runtime (it outlives blocking CLI runs).
+pub fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) -> T {
+    let handle = fedcloud_appliance::testsrv::runtime();
+    let _g = handle.enter();
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    serve(tokio::net::TcpListener::from_std(std_l).unwrap())
 }

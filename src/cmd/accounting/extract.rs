@@ -349,6 +349,12 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         to: lastrun::format(&to),
         projects,
     };
+    crate::state::runs::note_summary(format!(
+        "{} project(s), {} failed; {} message(s) spooled",
+        report.projects.len(),
+        report.projects.iter().filter(|p| !p.ok).count(),
+        report.projects.iter().map(|p| p.messages).sum::<usize>()
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
