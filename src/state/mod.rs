@@ -5,6 +5,7 @@
 
 pub mod lastrun;
 pub mod runs;
+pub mod schema;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -6,7 +6,7 @@
 pub mod schema;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The running local reference site (`scripts/reference-site up`), as
@@ -148,6 +148,26 @@ impl NotifySocket {
             .filter_map(|(t, l)| l.strip_prefix("STATUS=").map(|s| (*t, s)))
             .collect()
     }
+}
+
+/// Compare `got` with the golden file `path` (named `label` in the
+/// message), or write it when `UPDATE_GOLDEN` is set.
+pub fn golden(path: &Path, label: &str, got: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        want == got,
+        "golden mismatch for {label}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
+    );
 }
 
 /// Start a test server with `serve` on a free loopback port, on the shared
