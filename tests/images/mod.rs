@@ -10,6 +10,7 @@ mod formats;
 mod harbor;
 mod harbor_sync;
 mod interop;
+mod legacy_adopt;
 mod lists;
 mod pki;
 mod sync;
