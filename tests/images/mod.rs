@@ -9,8 +9,11 @@
 mod formats;
 mod harbor;
 mod harbor_sync;
+mod hardening;
 mod interop;
-mod lists;
-mod pki;
+mod legacy_adopt;
+pub(crate) mod lists;
+pub(crate) mod pki;
+mod progress;
 mod sync;
 mod trust;
