@@ -21,6 +21,7 @@
 mod backlog;
 mod continuity;
 mod golden;
+mod vo_names;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
