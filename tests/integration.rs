@@ -16,4 +16,5 @@ mod messaging;
 mod migrate;
 mod openstack;
 mod status;
+mod systemd;
 mod testsrv;
