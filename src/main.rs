@@ -3,11 +3,12 @@
 //! that exits.
 
 use clap::Parser;
-use fedcloud_appliance::{cli::Cli, cmd, exit, telemetry};
+use fedcloud_appliance::{cli::Cli, cmd, exit, progress, telemetry};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.global.log_level.as_deref(), cli.global.json);
+    progress::init(cli.global.json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let outcome = runtime.block_on(cmd::run(cli));
+    progress::shutdown();
     match outcome {
         Ok(o) => o.into(),
         Err(e) => {

@@ -270,9 +270,10 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
     let _lock = if a.dry_run {
         None
     } else {
-        Some(RunLock::acquire(
-            &cfg.paths.state.join("info").join("publish.lock"),
-        )?)
+        let lock = RunLock::acquire(&cfg.paths.state.join("info").join("publish.lock"))?;
+        // what a killed run left (the GOCDB cache is written atomically)
+        crate::state::reclaim_at_start(&cfg.paths.state.join("info"));
+        Some(lock)
     };
     let run = build_document(&loaded).await?;
     let built = &run.built;
@@ -384,6 +385,23 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
         notices: built.notices.clone(),
         targets: reports,
     };
+    crate::state::runs::note_summary(format!(
+        "{}: {} bytes, {} share(s) ({} failed); targets: {}",
+        if report.published {
+            "published"
+        } else {
+            "NOT published"
+        },
+        report.bytes,
+        report.shares_ok,
+        report.shares_failed,
+        report
+            .targets
+            .iter()
+            .map(|t| format!("{} {}", t.kind, if t.ok { "ok" } else { "FAILED" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -12,7 +12,10 @@
 //! `true`/`false` are booleans, `~`/`null`/empty are null).
 //!
 //! Writing: [`to_yaml`] renders any `Serialize` value (serde_yaml), for
-//! `appliance config show`.
+//! `appliance config show`; [`edit`] changes a document in place, keeping
+//! its comments and layout (for `appliance migrate`).
+
+pub mod edit;
 
 use std::collections::HashMap;
 
@@ -365,6 +368,127 @@ pub fn write_yaml(header: &str, doc: &Out) -> String {
     out
 }
 
+/// One YAML scalar for a hand-written document: plain when that reads
+/// back as the same string, quoted otherwise (serde_yaml's choice, so `yes`,
+/// `1234`, `*:0/30` or a leading `#` are quoted).
+pub fn scalar(s: &str) -> String {
+    match serde_yaml::to_string(s) {
+        Ok(out) => {
+            let out = out.strip_suffix('\n').unwrap_or(&out);
+            if out.contains('\n') {
+                // A multi-line block scalar does not fit on a `key: value`
+                // line; JSON escaping is valid YAML.
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                out.to_string()
+            }
+        }
+        Err(_) => serde_json::to_string(s).unwrap_or_default(),
+    }
+}
+
+/// One entry of a block-style mapping as written: the key and the source
+/// lines that belong to it (comment lines directly above it included,
+/// trailing blank and comment lines left to the next entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// The key.
+    pub key: String,
+    /// Its lines, each ending in `\n`.
+    pub text: String,
+    /// The lines up to and including the key's own line (comments above
+    /// it included): the header of a block value.
+    pub head: String,
+    /// The value node (for [`chunks`] of a block mapping).
+    pub value: Node,
+    /// Whether the value is written in block style (entries on lines of
+    /// their own below the key), so [`chunks`] can split it further.
+    pub block: bool,
+}
+
+/// The entries of the mapping `map` (a node parsed from `text`), each with
+/// its source text, in order. `None` when the mapping is not in block style
+/// (a `{...}` flow mapping spans lines that cannot be split by key).
+pub fn chunks(text: &str, map: &Node) -> Option<Vec<Chunk>> {
+    let Value::Map(entries) = &map.value else {
+        return None;
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let first_line = |e: &Entry| e.key_mark.line.saturating_sub(1);
+    // Distinct lines per key, or it is a flow mapping.
+    for w in entries.windows(2) {
+        if w[0].key_mark.line >= w[1].key_mark.line {
+            return None;
+        }
+    }
+    if let Some(e) = entries.first() {
+        let l = lines.get(first_line(e)).copied().unwrap_or("");
+        if l[..e.key_mark.column.saturating_sub(1).min(l.len())].contains('{') {
+            return None;
+        }
+    }
+    let is_trivia = |l: &str| {
+        let t = l.trim_start();
+        t.is_empty() || t.starts_with('#')
+    };
+    // Start of each entry, pulled up over the comment lines right above it.
+    let mut starts: Vec<usize> = Vec::with_capacity(entries.len());
+    let mut floor = 0usize;
+    for e in entries {
+        let mut s = first_line(e);
+        while s > floor && {
+            let t = lines[s - 1].trim_start();
+            t.starts_with('#')
+        } {
+            s -= 1;
+        }
+        starts.push(s);
+        floor = first_line(e) + 1;
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let mut end = if i + 1 < entries.len() {
+            starts[i + 1]
+        } else {
+            // The last entry runs while lines are deeper than its key (or
+            // are items of its block sequence), not to the end of a parent.
+            let key_indent = e.key_mark.column.saturating_sub(1);
+            let seq = matches!(e.value.value, Value::Seq(_));
+            let mut j = first_line(e) + 1;
+            while j < lines.len() {
+                let l = lines[j];
+                let indent = l.len() - l.trim_start().len();
+                let belongs = is_trivia(l)
+                    || indent > key_indent
+                    || (seq && indent == key_indent && l.trim_start().starts_with('-'));
+                if !belongs {
+                    break;
+                }
+                j += 1;
+            }
+            j
+        };
+        while end > first_line(e) + 1 && is_trivia(lines[end - 1]) {
+            end -= 1;
+        }
+        let mut text: String = lines[starts[i]..end].concat();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let block = matches!(&e.value.value, Value::Map(_) | Value::Seq(_))
+            && e.value.mark.line > e.key_mark.line;
+        let head: String = lines[starts[i]..=first_line(e).min(lines.len() - 1)].concat();
+        out.push(Chunk {
+            key: e.key.clone(),
+            text,
+            head,
+            block,
+            value: e.value.clone(),
+        });
+    }
+    Some(out)
+}
+
 enum Frame {
     Seq {
         mark: Mark,
@@ -632,6 +756,52 @@ mod tests {
             panic!()
         };
         assert_eq!(s.text, "a: b # c");
+    }
+
+    #[test]
+    fn scalars_round_trip() {
+        for s in [
+            "plain",
+            "yes",
+            "1234",
+            "*:0/30",
+            "# x",
+            "a: b",
+            "",
+            "robot$sync",
+            "x\ny",
+        ] {
+            let doc = parse(&format!("k: {}\n", scalar(s))).unwrap();
+            let Value::Map(e) = &doc.value else { panic!() };
+            let Value::Scalar(v) = &e[0].value.value else {
+                panic!()
+            };
+            assert_eq!(v.text, s, "{s:?} -> {}", scalar(s));
+            assert!(
+                s.is_empty() || v.kind() == ScalarKind::Str || !v.plain,
+                "{s:?}"
+            );
+        }
+        assert_eq!(scalar("plain"), "plain");
+    }
+
+    #[test]
+    fn chunks_keep_comments_with_the_next_key() {
+        let text = "# head\na: 1\n\n# about b\nb:\n  x: 1   # c\n  # about y\n  y:\n    - 1\n\n# tail\nc: {z: 1}\n";
+        let doc = parse(text).unwrap();
+        let c = chunks(text, &doc).unwrap();
+        assert_eq!(c[0].text, "# head\na: 1\n");
+        assert_eq!(
+            c[1].text,
+            "# about b\nb:\n  x: 1   # c\n  # about y\n  y:\n    - 1\n"
+        );
+        assert!(c[1].block);
+        assert_eq!(c[2].text, "# tail\nc: {z: 1}\n");
+        assert!(!c[2].block);
+        let Value::Map(e) = &doc.value else { panic!() };
+        let inner = chunks(text, &e[1].value).unwrap();
+        assert_eq!(inner[1].text, "  # about y\n  y:\n    - 1\n");
+        assert!(chunks(text, &e[2].value).is_none());
     }
 
     #[test]

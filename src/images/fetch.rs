@@ -1,7 +1,7 @@
 //! Downloads: image lists (small, in memory, size-capped) and images
 //! (streamed to disk through a verifier).
 //!
-//! An image is written to `<cache>/.partial/<id>` while its bytes are counted
+//! An image is written to `<cache>/.partial/<name>.part` while its bytes are counted
 //! and hashed (SHA-512, OpenSSL's implementation) on a separate thread fed
 //! by a bounded channel, so memory stays constant whatever the size. The
 //! transfer aborts as soon as the count passes the declared `hv:size`. Only
@@ -290,8 +290,7 @@ pub struct Downloaded {
 impl Fetcher {
     /// A client trusting the system roots plus `ca_dir`.
     pub fn new(ca_dir: Option<&Path>, limits: Limits) -> Result<Fetcher, String> {
-        let mut b = reqwest::Client::builder()
-            .use_native_tls()
+        let mut b = crate::tls::reqwest_builder()
             .user_agent(crate::openstack::http::USER_AGENT)
             .connect_timeout(limits.connect_timeout)
             .read_timeout(limits.read_timeout);
@@ -398,7 +397,8 @@ impl Fetcher {
     }
 
     /// Download `url` into `dir/<name>`, verified against `size` and the
-    /// wanted digest, resuming `dir/.partial/<name>` when present.
+    /// wanted digest, resuming `dir/.partial/<name>.part` when present (its
+    /// digest recorded in `dir/.partial/<name>.digest`).
     #[allow(clippy::too_many_arguments)]
     pub async fn download(
         &self,
@@ -412,8 +412,8 @@ impl Fetcher {
         let shown = redact_url(url);
         let partial_dir = dir.join(".partial");
         std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
-        let partial = partial_dir.join(name);
-        let marker = partial_dir.join(format!("{name}.digest"));
+        let partial = partial_dir.join(super::cache::partial_name(name));
+        let marker = partial_dir.join(super::cache::marker_name(name));
         let mark = want.marker();
         // A partial for other bytes is useless.
         if std::fs::read_to_string(&marker).ok().as_deref() != Some(mark.as_str()) {
@@ -434,7 +434,7 @@ impl Fetcher {
         let digest;
         loop {
             let r = self
-                .download_once(url, auth, size, sha256, &partial, &shown)
+                .download_once(url, auth, size, sha256, &partial, &shown, name)
                 .await;
             match r {
                 Ok(Transfer {
@@ -503,6 +503,7 @@ impl Fetcher {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn download_once(
         &self,
         url: &Url,
@@ -511,6 +512,7 @@ impl Fetcher {
         sha256: bool,
         partial: &Path,
         shown: &str,
+        progress_key: &str,
     ) -> Result<Transfer, Step> {
         let t = |reason: String, transient| FetchError::Transport {
             url: shown.to_string(),
@@ -587,6 +589,7 @@ impl Fetcher {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     count += chunk.len() as u64;
+                    crate::progress::bytes(progress_key, count);
                     if count > size {
                         result = Err(Step::Fail(FetchError::Oversize {
                             url: shown.into(),

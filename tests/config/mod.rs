@@ -75,20 +75,10 @@ fn check(dir: &Path, json: bool) -> (String, i32) {
 }
 
 fn compare(case: &str, file: &str, got: &str) {
-    let path = fixtures().join(case).join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert!(
-        want == got,
-        "golden mismatch for {case}/{file}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
+    crate::util::golden(
+        &fixtures().join(case).join(file),
+        &format!("{case}/{file}"),
+        got,
     );
 }
 
@@ -145,6 +135,8 @@ golden! {
     golden_inline_secret => "inline-secret",
     golden_auth_and_cloud => "auth-and-cloud",
     golden_duplicate_vo => "duplicate-vo",
+    golden_vo_names => "vo-names",
+    golden_vo_names_catch_all => "vo-names-catch-all",
     golden_schema_version => "schema-version",
     golden_many_errors => "many-errors",
     golden_catch_all_conflict => "catch-all-conflict",

@@ -9,9 +9,11 @@
 mod formats;
 mod harbor;
 mod harbor_sync;
+mod hardening;
 mod interop;
 mod legacy_adopt;
-mod lists;
-mod pki;
+pub(crate) mod lists;
+pub(crate) mod pki;
+mod progress;
 mod sync;
 mod trust;

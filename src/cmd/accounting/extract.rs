@@ -269,10 +269,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
     let spool = if a.dry_run {
         None
     } else {
-        Some(Arc::new(
-            QueueSimple::open(&spool_path, spool::Options::default())
-                .with_context(|| format!("opening the spool {}", spool_path.display()))?,
-        ))
+        let q = QueueSimple::open(&spool_path, spool::Options::default())
+            .with_context(|| format!("opening the spool {}", spool_path.display()))?;
+        reclaim(&q, &state_dir)?;
+        Some(Arc::new(q))
     };
 
     let mut jobs = Vec::new();
@@ -330,6 +330,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         users: Lookups::default(),
     });
     let concurrency = shared.section.concurrency;
+    crate::progress::projects_planned(jobs.len());
     let mut projects: Vec<ProjectReport> = stream::iter(jobs)
         .map(|job| {
             let shared = shared.clone();
@@ -342,6 +343,11 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
 
     let ok = projects.iter().all(|p| p.ok);
     let any_ok = projects.iter().any(|p| p.ok);
+    crate::progress::finished(&format!(
+        "done: {} of {} projects extracted",
+        projects.iter().filter(|p| p.ok).count(),
+        projects.len()
+    ));
     let report = Report {
         ok,
         dry_run: a.dry_run,
@@ -349,6 +355,12 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         to: lastrun::format(&to),
         projects,
     };
+    crate::state::runs::note_summary(format!(
+        "{} project(s), {} failed; {} message(s) spooled",
+        report.projects.len(),
+        report.projects.iter().filter(|p| !p.ok).count(),
+        report.projects.iter().map(|p| p.messages).sum::<usize>()
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -396,6 +408,20 @@ fn matches_project(project: &ProjectRef, wanted: &str) -> bool {
     }
 }
 
+/// With the run lock held: remove what a killed run of ours left, the
+/// spool temporaries of dead writers of ours and the `.tmp-*` files of
+/// `lastrun` writes (dirq's temporaries of other writers keep their 300 s).
+fn reclaim(spool: &QueueSimple, state_dir: &std::path::Path) -> anyhow::Result<()> {
+    let removed = spool
+        .reclaim_temporaries()
+        .context("removing the spool temporaries of a killed run")?;
+    for f in &removed {
+        tracing::info!(file = %f.display(), "temporary of a killed run removed");
+    }
+    crate::state::reclaim_at_start(state_dir);
+    Ok(())
+}
+
 /// A legacy cASO `voms.json`: `{"<vo>": {"projects": [..]}}` (`tenant` and
 /// `tenants` are cASO's deprecated aliases) -> project (id or name) -> VO.
 pub fn parse_voms_json(text: &str) -> Result<HashMap<String, String>, String> {
@@ -405,6 +431,7 @@ pub fn parse_voms_json(text: &str) -> Result<HashMap<String, String>, String> {
         .ok_or("the top level is not an object of VOs")?;
     let mut out = HashMap::new();
     for (vo, entry) in obj {
+        accounting::check_vo_name(vo).map_err(|e| e.to_string())?;
         let mut add = |p: &serde_json::Value| {
             if let Some(p) = p.as_str() {
                 out.insert(p.to_string(), vo.clone());
@@ -461,6 +488,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
         lastrun_advanced: false,
         warnings: Vec::new(),
     };
+    crate::progress::project_started(&report.project);
     let span = tracing::info_span!("project", project = %job.project, vo = %job.vo);
     let result = extract_inner(shared, &job, &mut report)
         .instrument(span.clone())
@@ -484,6 +512,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
             report.error = Some(msg);
         }
     }
+    crate::progress::project_finished(&report.project, report.ok);
     report
 }
 
@@ -700,7 +729,15 @@ async fn project_vo(
                 .await
                 .context("reading the project from Keystone for its VO property")?;
             match p.property(key).map(str::trim).filter(|v| !v.is_empty()) {
-                Some(v) => v.to_string(),
+                Some(v) => {
+                    accounting::check_vo_name(v).map_err(|e| {
+                        anyhow::anyhow!(
+                            "project {project_id}: Keystone property `{key}`: {e}; {}",
+                            accounting::vo::VO_NAME_RULE
+                        )
+                    })?;
+                    v.to_string()
+                }
                 None => anyhow::bail!(
                     "project {project_id} has no VO: Keystone property `{key}` is not set; set it with \
                      `openstack project set --property {key}=<vo> {project_id}` (or use accounting.vo-source: config)"
@@ -886,6 +923,9 @@ mod tests {
             ]
         );
         assert!(parse_voms_json("[]").is_err());
+        let e = parse_voms_json(r#"{"vo.a": {"projects": ["p1"]}, "vo:b": {"projects": ["p2"]}}"#)
+            .unwrap_err();
+        assert!(e.contains("`vo:b` is not a VO name"), "{e}");
     }
 
     #[test]
