@@ -445,7 +445,7 @@ impl QueueSimple {
                 Err(SpoolError::NameTaken { name: name.clone() })
             };
         }
-        let tmp = dir_path.join(format!("{}{TEMPORARY_SUFFIX}", name.file));
+        let tmp = dir_path.join(temporary_name(&name.file));
         let mut file = loop {
             match OpenOptions::new()
                 .write(true)
