@@ -13,10 +13,8 @@ use std::process::Stdio;
 use fedcloud_appliance::spool::ElementName;
 use serde_json::Value;
 
-use super::{copy_tree, fixtures, patch_ams, spool_bodies, test_ams};
+use super::{copy_tree, fixtures, import_json, patch_ams, spool_bodies, test_ams, use_test_pki};
 use crate::messaging::openssl_verify;
-use crate::testsrv::pki::Pki;
-use crate::util::appliance;
 
 const MESSAGES: usize = 3000;
 
@@ -108,37 +106,11 @@ fn backlog_of_thousands_sent_oldest_first_in_bounded_memory() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, body).unwrap();
     }
-    let sender = root.join("etc/apel/sender.cfg");
-    let text = std::fs::read_to_string(&sender).unwrap().replace(
-        "capath: /etc/grid-security/certificates",
-        &format!("capath: {}", Pki::shared().ca_dir.display()),
-    );
-    std::fs::write(&sender, text).unwrap();
-    let pki = Pki::shared();
-    std::fs::write(
-        root.join("etc/grid-security/hostcert.pem"),
-        pki.client.cert_pem(),
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/grid-security/hostkey.pem"),
-        pki.client.key_pem(),
-    )
-    .unwrap();
+    use_test_pki(&root);
 
     // Take it over.
     let target = dir.path().join("target");
-    let out = appliance()
-        .arg("--json")
-        .args(["import-legacy", "--offline", "--root"])
-        .arg(&root)
-        .arg("--target")
-        .arg(&target)
-        .output()
-        .unwrap();
-    let rep: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{rep:#}");
+    let rep = import_json(&root, &target, &["--offline"]);
     let s = &rep["state"]["spool"];
     assert_eq!(s["waiting"].as_u64(), Some(MESSAGES as u64), "{s:#}");
     assert_eq!(s["moved"].as_u64(), Some(MESSAGES as u64), "{s:#}");

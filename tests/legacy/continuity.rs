@@ -31,18 +31,12 @@ use fedcloud_appliance::spool::{Options, QueueSimple};
 use fedcloud_appliance::state::lastrun;
 use serde_json::Value;
 
-use super::{copy_tree, fixtures, patch_ams, spool_bodies, test_ams};
+use super::{copy_tree, fixtures, import_json, patch_ams, spool_bodies, test_ams, use_test_pki};
 use crate::messaging::{by_empaid, openssl_verify};
-use crate::testsrv::pki::Pki;
 use crate::util::{appliance, refsite};
 
 fn python() -> Command {
-    let site = refsite();
-    let mut cmd = Command::new(site.var("REFSITE_PYTHON"));
-    for (k, v) in site.vars() {
-        cmd.env(k, v);
-    }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut cmd = refsite().python();
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/legacy/continuity.py"));
     cmd
 }
@@ -156,23 +150,9 @@ fn legacy_root(dir: &Path) -> PathBuf {
     let sender = root.join("etc/apel/sender.cfg");
     let text = std::fs::read_to_string(&sender)
         .unwrap()
-        .replace("host: msg.argo.grnet.gr", "host: localhost")
-        .replace(
-            "capath: /etc/grid-security/certificates",
-            &format!("capath: {}", Pki::shared().ca_dir.display()),
-        );
+        .replace("host: msg.argo.grnet.gr", "host: localhost");
     std::fs::write(&sender, text).unwrap();
-    let pki = Pki::shared();
-    std::fs::write(
-        root.join("etc/grid-security/hostcert.pem"),
-        pki.client.cert_pem(),
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("etc/grid-security/hostkey.pem"),
-        pki.client.key_pem(),
-    )
-    .unwrap();
+    use_test_pki(&root);
     for d in ["var/spool/caso", "var/spool/apel/outgoing/openstack"] {
         let _ = std::fs::remove_dir_all(root.join(d));
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -205,6 +185,22 @@ fn caso(root: &Path, dir: &Path) {
         "caso-extract failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `appliance --config CONFIG --json accounting SUB`, which must succeed;
+/// its report.
+fn accounting(config: &Path, sub: &str) -> Value {
+    let out = appliance()
+        .arg("--config")
+        .arg(config)
+        .arg("--json")
+        .args(["accounting", sub])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "accounting {sub}: {v:#}");
+    v
 }
 
 fn cloud_records(body: &str) -> Vec<BTreeMap<String, String>> {
@@ -288,18 +284,7 @@ fn serial_caso_then_appliance_without_gap_or_reextraction() {
 
     // The switch.
     let target = dir.path().join("target");
-    let out = appliance()
-        .arg("--json")
-        .arg("import-legacy")
-        .arg("--root")
-        .arg(&root)
-        .arg("--target")
-        .arg(&target)
-        .output()
-        .unwrap();
-    let rep: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{rep:#}");
+    let rep = import_json(&root, &target, &[]);
     let alpha1 = site.var("REFSITE_PROJECT_ALPHA1_ID");
     let alpha2 = site.var("REFSITE_PROJECT_ALPHA2_ID");
     for (id, lr) in [(alpha1, &lr1), (alpha2, &lr2)] {
@@ -321,16 +306,7 @@ fn serial_caso_then_appliance_without_gap_or_reextraction() {
     patch_ams(&config, ams.server.addr().port());
 
     // The first extraction: from cASO's lastrun, re-keyed to the ids.
-    let out = appliance()
-        .arg("--config")
-        .arg(&config)
-        .arg("--json")
-        .args(["accounting", "extract"])
-        .output()
-        .unwrap();
-    let ex: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{ex:#}");
+    let ex = accounting(&config, "extract");
     for (id, lr) in [(alpha1, &lr1), (alpha2, &lr2)] {
         let p = ex["projects"]
             .as_array()
@@ -390,16 +366,7 @@ fn serial_caso_then_appliance_without_gap_or_reextraction() {
     assert_eq!(lastrun::parse(start), Some(lr2_t), "{storage}");
 
     // Send: cASO's leftovers first, every one delivered as it was.
-    let out = appliance()
-        .arg("--config")
-        .arg(&config)
-        .arg("--json")
-        .args(["accounting", "send"])
-        .output()
-        .unwrap();
-    let sent: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{sent:#}");
+    let sent = accounting(&config, "send");
     assert_eq!(sent["sent"].as_u64(), Some(all.len() as u64), "{sent:#}");
     assert_eq!(sent["left"], 0);
     let msgs = ams.messages();
@@ -453,18 +420,7 @@ fn names_resolved_online_and_lastrun_rekeyed() {
     )
     .unwrap();
     let target = dir.path().join("target");
-    let out = appliance()
-        .arg("--json")
-        .arg("import-legacy")
-        .arg("--root")
-        .arg(&root)
-        .arg("--target")
-        .arg(&target)
-        .output()
-        .unwrap();
-    let rep: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{rep:#}");
+    let rep = import_json(&root, &target, &[]);
     let config =
         std::fs::read_to_string(target.join("etc/fedcloud-appliance/appliance.yaml")).unwrap();
     let (a1, a2) = (

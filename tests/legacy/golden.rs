@@ -67,24 +67,7 @@ fn mode(p: &Path) -> u32 {
 
 /// Elements (`dir/file`) of a dirq spool.
 fn elements(spool: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(spool) else {
-        return out;
-    };
-    for d in rd.flatten() {
-        let dn = d.file_name().into_string().unwrap();
-        if dn.len() != 8 || !d.path().is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-            let f = f.file_name().into_string().unwrap();
-            if f.len() == 14 {
-                out.push(format!("{dn}/{f}"));
-            }
-        }
-    }
-    out.sort();
-    out
+    super::spool_bodies(spool).into_keys().collect()
 }
 
 fn golden(layout: &str) {

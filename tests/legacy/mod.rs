@@ -137,3 +137,38 @@ fn spool_bodies(spool: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// `appliance --json import-legacy --root ROOT --target TARGET EXTRA...`,
+/// which must succeed; its report.
+fn import_json(root: &Path, target: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = crate::util::appliance()
+        .arg("--json")
+        .arg("import-legacy")
+        .arg("--root")
+        .arg(root)
+        .arg("--target")
+        .arg(target)
+        .args(extra)
+        .output()
+        .unwrap();
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{rep:#}");
+    rep
+}
+
+/// Make a legacy root's ssmsend identity the test PKI's: `sender.cfg`'s
+/// `capath` its CA directory, the host certificate and key its client
+/// certificate (which the AMS test server's authx509 accepts).
+fn use_test_pki(root: &Path) {
+    let pki = Pki::shared();
+    let sender = root.join("etc/apel/sender.cfg");
+    let text = std::fs::read_to_string(&sender).unwrap().replace(
+        "capath: /etc/grid-security/certificates",
+        &format!("capath: {}", pki.ca_dir.display()),
+    );
+    std::fs::write(&sender, text).unwrap();
+    let certs = root.join("etc/grid-security");
+    std::fs::write(certs.join("hostcert.pem"), pki.client.cert_pem()).unwrap();
+    std::fs::write(certs.join("hostkey.pem"), pki.client.key_pem()).unwrap();
+}
