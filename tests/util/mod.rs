@@ -31,6 +31,13 @@ impl RefSite {
     pub fn vars(&self) -> &BTreeMap<String, String> {
         &self.vars
     }
+    /// The site's Python (`REFSITE_PYTHON`: openstacksdk) with the site's
+    /// environment (`OS_CLIENT_CONFIG_FILE`, the `REFSITE_*` ids).
+    pub fn python(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.var("REFSITE_PYTHON"));
+        cmd.envs(&self.vars).env("PYTHONDONTWRITEBYTECODE", "1");
+        cmd
+    }
 }
 
 /// The reference site, loaded once per test process from
