@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod doctor;
 pub mod exit;
 pub mod images;
 pub mod info;

@@ -7,6 +7,7 @@ mod accounting;
 mod cli;
 mod config;
 mod crl;
+mod doctor;
 mod images;
 mod info;
 mod messaging;

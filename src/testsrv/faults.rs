@@ -45,6 +45,11 @@ pub struct Fault {
     /// Send the body at most this many bytes per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle: Option<u64>,
+    /// Replace the real answer's `Date` header with the server's clock
+    /// plus this many seconds (negative: behind): a peer whose clock is
+    /// off, for clock-skew checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_offset_seconds: Option<i64>,
     /// Only requests whose path starts with this. Without it a rule applies
     /// to the server's default scope (AMS: publish calls; others: every
     /// request except the control API).
@@ -91,6 +96,7 @@ impl Default for Fault {
             drop_connection: false,
             truncate_after: None,
             throttle: None,
+            date_offset_seconds: None,
             path_prefix: None,
             count: 1,
         }
@@ -130,6 +136,13 @@ impl Fault {
     pub fn throttle(bytes_per_second: u64) -> Fault {
         Fault {
             throttle: Some(bytes_per_second),
+            ..Fault::default()
+        }
+    }
+    /// Answer with a `Date` header `seconds` off the server's clock.
+    pub fn date_offset(seconds: i64) -> Fault {
+        Fault {
+            date_offset_seconds: Some(seconds),
             ..Fault::default()
         }
     }
@@ -173,17 +186,31 @@ impl Fault {
     }
 
     /// Whether the body needs rewriting.
-    pub(crate) fn shapes_body(&self) -> bool {
+    fn shapes_body(&self) -> bool {
         self.truncate_after.is_some() || self.throttle.is_some()
     }
 
-    /// Throttle and/or truncate a response's body, keeping (or adding) its
-    /// `Content-Length` so a cut body is a short read, not a clean end.
+    /// Whether the real answer needs rewriting ([`Fault::shape_response`]).
+    pub(crate) fn shapes_response(&self) -> bool {
+        self.shapes_body() || self.date_offset_seconds.is_some()
+    }
+
+    /// Rewrite the real answer: its `Date` header, and a throttled and/or
+    /// truncated body, keeping (or adding) its `Content-Length` so a cut
+    /// body is a short read, not a clean end.
     pub(crate) fn shape_response(&self, resp: super::http::Resp) -> super::http::Resp {
-        if !self.shapes_body() {
-            return resp;
-        }
         let (mut parts, body) = resp.into_parts();
+        if let Some(offset) = self.date_offset_seconds {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(offset);
+            if let Ok(v) = hyper::header::HeaderValue::from_str(
+                &at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ) {
+                parts.headers.insert(hyper::header::DATE, v);
+            }
+        }
+        if !self.shapes_body() {
+            return hyper::Response::from_parts(parts, body);
+        }
         if let Some(len) = hyper::body::Body::size_hint(&body).exact() {
             parts
                 .headers
