@@ -290,8 +290,7 @@ pub struct Downloaded {
 impl Fetcher {
     /// A client trusting the system roots plus `ca_dir`.
     pub fn new(ca_dir: Option<&Path>, limits: Limits) -> Result<Fetcher, String> {
-        let mut b = reqwest::Client::builder()
-            .use_native_tls()
+        let mut b = crate::tls::reqwest_builder()
             .user_agent(crate::openstack::http::USER_AGENT)
             .connect_timeout(limits.connect_timeout)
             .read_timeout(limits.read_timeout);
@@ -435,7 +434,7 @@ impl Fetcher {
         let digest;
         loop {
             let r = self
-                .download_once(url, auth, size, sha256, &partial, &shown)
+                .download_once(url, auth, size, sha256, &partial, &shown, name)
                 .await;
             match r {
                 Ok(Transfer {
@@ -504,6 +503,7 @@ impl Fetcher {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn download_once(
         &self,
         url: &Url,
@@ -512,6 +512,7 @@ impl Fetcher {
         sha256: bool,
         partial: &Path,
         shown: &str,
+        progress_key: &str,
     ) -> Result<Transfer, Step> {
         let t = |reason: String, transient| FetchError::Transport {
             url: shown.to_string(),
@@ -588,6 +589,7 @@ impl Fetcher {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     count += chunk.len() as u64;
+                    crate::progress::bytes(progress_key, count);
                     if count > size {
                         result = Err(Step::Fail(FetchError::Oversize {
                             url: shown.into(),

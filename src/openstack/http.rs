@@ -1,7 +1,7 @@
 //! The HTTP transport of the OpenStack client: one `reqwest` client per
 //! [`CloudAccess`], TLS trust, the retry policy and [`Limits`].
 //!
-//! * TLS: the system roots (native-tls, i.e. the system OpenSSL store) plus
+//! * TLS: the system roots ([`crate::tls`]: `/etc/ssl/certs`) plus
 //!   every certificate of `ca_file` (a PEM bundle) and of `ca_dir` (an
 //!   IGTF-style hashed directory: `<hash>.0`..`<hash>.9` and `*.pem`; CRLs
 //!   `*.r0` and other files are skipped and counted). `insecure` turns
@@ -54,6 +54,13 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Connection timeout (default 10 s, never more than the request timeout).
     pub connect_timeout: Duration,
+    /// After Keystone or a service refused one of our tokens (a 401, or a
+    /// 404 `Failed to validate token` when rescoping), no new token is asked
+    /// for before this much time has passed (default 1 s). Keystone revokes
+    /// every token issued up to and including the second of a revocation
+    /// event (a password change, a role removal: `issued_before` is that
+    /// second), so a token issued in the same second would be refused again.
+    pub revocation_settle: Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +74,7 @@ impl Default for Limits {
             max_pages: 10_000,
             max_response_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(10),
+            revocation_settle: Duration::from_secs(1),
         }
     }
 }
@@ -239,8 +247,8 @@ impl Http {
     pub fn new(access: &CloudAccess, limits: Limits) -> Result<Self, Error> {
         let (ders, trust) = load_trust(&access.tls)?;
         let connect_timeout = limits.connect_timeout.min(access.timeout);
-        let mut b = reqwest::Client::builder()
-            .use_native_tls()
+        // System roots explicitly (crate::tls), never OpenSSL's compiled-in path.
+        let mut b = crate::tls::reqwest_builder()
             .user_agent(USER_AGENT)
             .timeout(access.timeout)
             .connect_timeout(connect_timeout)
