@@ -139,7 +139,7 @@ pub async fn proxies(env: &ProxyEnv, remote: &[(String, Url)]) -> Check {
                 "set HTTPS_PROXY/HTTP_PROXY to http://HOST:PORT (for the units: a drop-in with Environment=)",
             );
         };
-        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+        let connect = crate::dns::connect(&host, port);
         match tokio::time::timeout(NET_TIMEOUT, connect).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -192,9 +192,14 @@ pub async fn dns(env: &ProxyEnv, remote: &[(String, Url)], catalog: &[Url]) -> V
     }
     let mut out = Vec::new();
     for (host, port, what, proxied) in hosts {
-        let lookup = tokio::net::lookup_host((host.as_str(), port));
+        // The resolver the appliance's own connections use (hickory in the
+        // static release build, the system's otherwise).
+        let lookup = crate::dns::resolve(&host, port);
         let r = match tokio::time::timeout(NET_TIMEOUT, lookup).await {
-            Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip().to_string()).collect::<BTreeSet<_>>()),
+            Ok(Ok(addrs)) => Ok(addrs
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<BTreeSet<_>>()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer within 5 s".into()),
         };
