@@ -188,9 +188,17 @@ fn fresh() -> (Site, Value) {
     );
     let site = Site::new(&host, true);
     let (code, s) = site.status_json();
-    assert_eq!(code, 1, "{s:#}");
-    assert_eq!(s["health"], "warning");
-    assert_eq!(s["exit_code"], 1);
+    // The free space of the test machine's disk is not the test's: an
+    // `image data` problem may appear whatever the test does (the
+    // thresholds themselves are unit-tested in status::evaluate).
+    let disk_error = s["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["subject"] == "image data" && p["severity"] == "error");
+    let expected = if disk_error { 3 } else { 1 };
+    assert_eq!(code, expected, "{s:#}");
+    assert_eq!(s["exit_code"], expected);
     for j in s["jobs"].as_array().unwrap() {
         assert!(j["last_run"].is_null(), "{j:#}");
         assert!(
@@ -214,11 +222,16 @@ fn fresh() -> (Site, Value) {
     assert_eq!(s["crl"]["cas"], 1);
     assert_eq!(s["crl"]["fresh"], 1);
     assert!(s["images"]["image_data"]["free_bytes"].as_u64().unwrap() > 0);
-    assert!(s["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p["severity"] == "warning" && p["subject"].as_str().unwrap().starts_with("job ")));
+    assert!(
+        s["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["subject"] != "image data")
+            .all(|p| p["severity"] == "warning"
+                && p["subject"].as_str().unwrap().starts_with("job ")),
+        "{s:#}"
+    );
     (site, s)
 }
 
@@ -226,8 +239,11 @@ fn fresh() -> (Site, Value) {
 fn a_fresh_appliance_says_its_jobs_never_ran() {
     let (site, _) = fresh();
     let (code, line) = site.offline(&["status", "--nagios"]);
-    assert_eq!(code, 1, "{line}");
-    assert!(line.starts_with("APPLIANCE WARNING - "), "{line}");
+    assert!(code == 1 || code == 2, "{line}");
+    assert!(
+        line.starts_with("APPLIANCE WARNING - ") || line.starts_with("APPLIANCE CRITICAL - "),
+        "{line}"
+    );
     assert_eq!(line.lines().count(), 1, "{line}");
 }
 
