@@ -490,6 +490,50 @@ mod admin {
             v["user"]["id"].as_str().unwrap().to_string()
         }
 
+        /// A token of user `name` scoped to `project`: a client as it.
+        pub async fn as_user(name: &str, password: &str, project: &str) -> Admin {
+            let c = reqwest::Client::new();
+            let base = var("REFSITE_KEYSTONE_URL");
+            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": name, "domain": {"id": "default"}, "password": password}}},
+                "scope": {"project": {"id": project}}}});
+            let r = c
+                .post(format!("{base}/auth/tokens"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "login as {name}");
+            let token = r.headers()["x-subject-token"].to_str().unwrap().to_string();
+            Admin { c, token, base }
+        }
+
+        /// A Glance call (`path` under the image endpoint's `/v2/`).
+        pub async fn glance(
+            &self,
+            method: reqwest::Method,
+            path: &str,
+            body: Option<Value>,
+            raw: Option<&'static [u8]>,
+        ) -> (u16, Value) {
+            let url = format!("{}/v2/{path}", var("REFSITE_GLANCE_URL"));
+            let mut rb = self
+                .c
+                .request(method, url)
+                .header("X-Auth-Token", &self.token);
+            if let Some(b) = body {
+                rb = rb.json(&b);
+            }
+            if let Some(r) = raw {
+                rb = rb
+                    .header("Content-Type", "application/octet-stream")
+                    .body(r);
+            }
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+
         pub async fn role(&self, name: &str) -> String {
             let (_, v) = self
                 .call(reqwest::Method::GET, &format!("roles?name={name}"), None)
@@ -564,4 +608,96 @@ fn serial_doctor_reports_a_missing_role() {
     for c in checks(&r, "roles.accounting.servers") {
         assert_eq!(c["status"], "ok", "a reader may list servers: {c:#}");
     }
+
+    // With an image to probe with: the member project owns a shared image
+    // with the reader project as a member. Upload and share are probed by
+    // real calls (409: allowed); accepting in the reader project by a real
+    // call too (403: the role is missing). The image is untouched.
+    let image = rt.block_on(async {
+        let owner = admin::Admin::as_user("h6-doctor", PASSWORD, &member_p).await;
+        let (st, v) = owner
+            .glance(
+                reqwest::Method::POST,
+                "images",
+                Some(
+                    serde_json::json!({"name": "h6-doctor-probe-target", "disk_format": "raw",
+                    "container_format": "bare", "visibility": "shared"}),
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let (st, _) = owner
+            .glance(
+                reqwest::Method::PUT,
+                &format!("images/{id}/file"),
+                None,
+                Some(b"x"),
+            )
+            .await;
+        assert_eq!(st, 204);
+        let (st, v) = owner
+            .glance(
+                reqwest::Method::POST,
+                &format!("images/{id}/members"),
+                Some(serde_json::json!({"member": reader_p})),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        id
+    });
+    s.project = "h6-doctor-member".into();
+    let (_, r) = s.doctor(&[]);
+    let probed = |id: &str| one(&r, id)["message"].as_str().unwrap().to_string();
+    for id in [
+        "roles.images.create",
+        "roles.images.upload",
+        "roles.images.share",
+    ] {
+        assert_eq!(one(&r, id)["status"], "ok", "{id}: {r:#}");
+        assert!(
+            probed(id).contains("409"),
+            "{id} by a real call: {}",
+            probed(id)
+        );
+    }
+    let accept = checks(&r, "roles.images.accept");
+    let reader = accept
+        .iter()
+        .find(|c| c["subject"].as_str().unwrap().contains(&reader_p))
+        .unwrap();
+    assert_eq!(reader["status"], "failed", "{reader:#}");
+    assert!(
+        reader["message"].as_str().unwrap().contains("403"),
+        "{reader:#}"
+    );
+    let after = rt.block_on(async {
+        let owner = admin::Admin::as_user("h6-doctor", PASSWORD, &member_p).await;
+        let (_, img) = owner
+            .glance(reqwest::Method::GET, &format!("images/{image}"), None, None)
+            .await;
+        let (_, members) = owner
+            .glance(
+                reqwest::Method::GET,
+                &format!("images/{image}/members"),
+                None,
+                None,
+            )
+            .await;
+        let (st, _) = owner
+            .glance(
+                reqwest::Method::DELETE,
+                &format!("images/{image}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(st, 204);
+        (img, members)
+    });
+    assert_eq!(after.0["status"], "active", "{:#}", after.0);
+    assert_eq!(after.0["size"], 1);
+    assert_eq!(after.1["members"][0]["status"], "pending", "{:#}", after.1);
 }
