@@ -142,13 +142,7 @@ images:
             .args(args)
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "doctor --json: {e}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let v = crate::util::stdout_json(&out, "doctor --json");
         assert!(
             !String::from_utf8_lossy(&out.stdout).contains(&self.password)
                 && !String::from_utf8_lossy(&out.stderr).contains(&self.password),
@@ -398,20 +392,30 @@ mod admin {
     }
 
     impl Admin {
+        /// The reference site's admin, in project `admin`.
         pub async fn login() -> Admin {
+            Self::with_password(
+                &var("REFSITE_ADMIN_USER"),
+                &var("REFSITE_ADMIN_PASSWORD"),
+                json!({"project": {"name": "admin", "domain": {"id": "default"}}}),
+            )
+            .await
+        }
+
+        /// User `name` of the default domain with `scope`.
+        async fn with_password(name: &str, password: &str, scope: Value) -> Admin {
             let c = reqwest::Client::new();
             let base = var("REFSITE_KEYSTONE_URL");
             let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                "name": var("REFSITE_ADMIN_USER"), "domain": {"id": "default"},
-                "password": var("REFSITE_ADMIN_PASSWORD")}}},
-                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+                "name": name, "domain": {"id": "default"}, "password": password}}},
+                "scope": scope}});
             let r = c
                 .post(format!("{base}/auth/tokens"))
                 .json(&body)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), 201, "admin login");
+            assert_eq!(r.status(), 201, "login as {name}");
             let token = r.headers()["x-subject-token"].to_str().unwrap().to_string();
             Admin { c, token, base }
         }
@@ -492,20 +496,7 @@ mod admin {
 
         /// A token of user `name` scoped to `project`: a client as it.
         pub async fn as_user(name: &str, password: &str, project: &str) -> Admin {
-            let c = reqwest::Client::new();
-            let base = var("REFSITE_KEYSTONE_URL");
-            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                "name": name, "domain": {"id": "default"}, "password": password}}},
-                "scope": {"project": {"id": project}}}});
-            let r = c
-                .post(format!("{base}/auth/tokens"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201, "login as {name}");
-            let token = r.headers()["x-subject-token"].to_str().unwrap().to_string();
-            Admin { c, token, base }
+            Self::with_password(name, password, json!({"project": {"id": project}})).await
         }
 
         /// A Glance call (`path` under the image endpoint's `/v2/`).

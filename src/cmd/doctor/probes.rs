@@ -43,6 +43,18 @@ fn listed<T>(r: Result<T, Error>) -> Result<String, Error> {
     r.map(|_| "listed one page".to_string())
 }
 
+/// One page of one item of a listing: whether the token may list.
+async fn list_one(
+    s: &Session,
+    service: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<String, Error> {
+    let mut q = query.to_vec();
+    q.push(("limit", "1"));
+    listed(s.get_json::<Value>(service, path, &q, None).await)
+}
+
 fn probe(op: Op, w: &Who, r: Result<String, Error>) -> Check {
     roles::judge(op, w, r.as_ref().map(String::clone))
 }
@@ -74,35 +86,24 @@ pub async fn accounting(l: &Loaded, s: &Session, w: &Who) -> Vec<Check> {
     out.push(probe(
         Op::Flavors,
         w,
-        listed(
-            s.get_json::<Value>("compute", "flavors/detail", &[("limit", "1")], None)
-                .await,
-        ),
+        list_one(s, "compute", "flavors/detail", &[]).await,
     ));
     if sec.record_types.contains(&RecordType::Storage) {
         out.push(probe(
             Op::Volumes,
             w,
-            listed(
-                s.get_json::<Value>("volumev3", "volumes/detail", &[("limit", "1")], None)
-                    .await,
-            ),
+            list_one(s, "volumev3", "volumes/detail", &[]).await,
         ));
     }
     if sec.record_types.contains(&RecordType::Ip) {
         let r = match s.endpoint("network") {
             Ok(ep) => {
-                s.get_json::<Value>(
-                    "network",
-                    &v20_path(&ep, "floatingips"),
-                    &[("project_id", w.project.as_str()), ("limit", "1")],
-                    None,
-                )
-                .await
+                let path = v20_path(&ep, "floatingips");
+                list_one(s, "network", &path, &[("project_id", w.project.as_str())]).await
             }
             Err(e) => Err(e),
         };
-        out.push(probe(Op::FloatingIps, w, listed(r)));
+        out.push(probe(Op::FloatingIps, w, r));
     }
     if sec.vo_source == VoSource::Property {
         out.push(probe(
@@ -144,10 +145,7 @@ pub async fn info(s: &Session, w: &Who) -> Vec<Check> {
         Err(e) => Err(e),
     };
     let images = match s.endpoint("image") {
-        Ok(ep) => listed(
-            s.get_json::<Value>("image", &v2_path(&ep, "images"), &[("limit", "1")], None)
-                .await,
-        ),
+        Ok(ep) => list_one(s, "image", &v2_path(&ep, "images"), &[]).await,
         Err(e) => Err(e),
     };
     vec![
