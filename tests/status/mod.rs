@@ -569,3 +569,80 @@ fn nagios_is_unknown_when_the_configuration_does_not_load() {
         .assert()
         .code(2);
 }
+
+/// A real job leaves its record: `info publish` (to a file) against the
+/// reference site, then `status` shows its run, its summary line and the
+/// file it wrote; a dry run leaves nothing.
+#[test]
+fn a_job_run_leaves_the_record_status_shows() {
+    let site = crate::util::refsite();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = site.path("REFSITE_BASE");
+    let text = std::fs::read_to_string(site.path("REFSITE_CONFIG"))
+        .unwrap()
+        .replace(
+            &base.join("appliance").display().to_string(),
+            &d.display().to_string(),
+        );
+    assert!(
+        text.contains(&format!("state: {}/state", d.display())),
+        "{text}"
+    );
+    let config = d.join("appliance.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\ninfo:\n  gocdb-url: {}/gocdbpi/public/\n  publish:\n    file: {}/cloud-info.json\n",
+            site.var("REFSITE_GOCDB_URL"),
+            d.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        crate::util::appliance()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["info", "publish", "--dry-run"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !d.join("state/runs/info-publish.json").exists(),
+        "a dry run is not the job's run"
+    );
+    let out = run(&["info", "publish"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: Value =
+        serde_json::from_slice(&std::fs::read(d.join("state/runs/info-publish.json")).unwrap())
+            .unwrap();
+    assert_eq!(rec["outcome"], "success", "{rec:#}");
+    assert_eq!(rec["argv"][3], "publish", "{rec:#}");
+    assert!(
+        rec["summary"].as_str().unwrap().starts_with("published: "),
+        "{rec:#}"
+    );
+    assert!(
+        rec["summary"].as_str().unwrap().contains("file ok"),
+        "{rec:#}"
+    );
+    assert_eq!(rec["last_success"], rec["finished"]);
+    let s = crate::util::stdout_json(&run(&["--json", "status"]), "status --json");
+    let info = job(&s, "info-publish");
+    assert_eq!(info["last_run"]["outcome"], "success", "{info:#}");
+    assert_eq!(info["last_run"]["summary"], rec["summary"]);
+    assert_eq!(s["info"]["last_publish"], rec["finished"]);
+    assert!(s["info"]["file_modified"].is_string(), "{s:#}");
+}
