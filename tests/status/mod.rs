@@ -324,6 +324,16 @@ fn the_appliance_state_on_one_screen_in_json_and_for_nagios() {
         .unwrap(),
     )
     .unwrap();
+    std::fs::create_dir_all(state.join("images/backoff")).unwrap();
+    std::fs::write(
+        state.join("images/backoff/vo-list.json"),
+        serde_json::to_vec(&json!({"images": {"cccccccc-0000-0000-0000-000000000001": {
+            "version": "1.0 sha512:00 1 http://x/img", "attempts": 3, "max_attempts": 3,
+            "kind": "verification", "first_failed": "2026-01-01T00:00:00Z",
+            "last_failed": "2026-01-01T08:00:00Z", "error": "sha512 mismatch"}}}))
+        .unwrap(),
+    )
+    .unwrap();
     std::fs::create_dir_all(state.join("images/registries")).unwrap();
     std::fs::write(
         state.join("images/registries/legacy-harbor.json"),
@@ -439,6 +449,13 @@ fn the_appliance_state_on_one_screen_in_json_and_for_nagios() {
         "warning",
         "image source vo-list",
         "partial in the last sync"
+    ));
+    assert_eq!(vo["backoff"][0]["given_up"], true, "{vo:#}");
+    assert!(has_problem(
+        &s,
+        "warning",
+        "image source vo-list",
+        "no longer tried"
     ));
     let legacy = srcs.iter().find(|x| x["name"] == "legacy-harbor").unwrap();
     assert_eq!(legacy["kind"], "registry");
