@@ -35,6 +35,10 @@ struct Setup {
     subscription_vos: String,
     /// `openstack.insecure: true` (a configuration warning).
     insecure: bool,
+    /// The image list's URL (never fetched by doctor).
+    list_url: String,
+    /// Environment of the run (e.g. proxies).
+    env: Vec<(&'static str, String)>,
 }
 
 impl Setup {
@@ -62,6 +66,8 @@ impl Setup {
             gocdb_url,
             subscription_vos: format!("{}, {}", var("REFSITE_VO_ALPHA"), var("REFSITE_VO_BETA")),
             insecure: false,
+            list_url: "http://127.0.0.1:9/none.list".into(),
+            env: Vec::new(),
         }
     }
 
@@ -108,7 +114,7 @@ info:
 images:
   subscriptions:
     - name: doctor-list
-      url: http://127.0.0.1:9/none.list
+      url: {list_url}
       vos: [{sv}]
       endorser:
         dn: /DC=EU/DC=EGI/CN=endorser
@@ -128,6 +134,7 @@ images:
             gocdb = self.gocdb_url,
             sv = self.subscription_vos,
             insecure = self.insecure,
+            list_url = self.list_url,
         );
         let config = d.join("appliance.yaml");
         std::fs::write(&config, yaml).unwrap();
@@ -135,7 +142,12 @@ images:
             &d.join("secrets.yaml"),
             format!("openstack:\n  password: {}\n", self.password).as_bytes(),
         );
-        let out = appliance()
+        let mut cmd = appliance();
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(k).env_remove(k.to_lowercase());
+        }
+        let out = cmd
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("--config")
             .arg(&config)
             .args(["--json", "doctor"])
@@ -319,20 +331,52 @@ fn doctor_reports_each_injected_fault_with_its_remedy() {
     );
 
     // 3. A wrong password: nothing works, exit 3, the remedy names the file.
-    let mut s = Setup::site(format!("{}/gocdbpi/public/", var("REFSITE_GOCDB_URL")));
-    s.password = "not-the-password-4d1f".into();
-    s.insecure = true;
-    let (code, refused) = s.doctor(&[]);
+    let mut wrong = Setup::site(format!("{}/gocdbpi/public/", var("REFSITE_GOCDB_URL")));
+    wrong.password = "not-the-password-4d1f".into();
+    wrong.insecure = true;
+    let (code, refused) = wrong.doctor(&[]);
     assert_eq!(code, 3, "{refused:#}");
     failed_with(&refused, "keystone.auth", "401", "secrets.yaml");
     assert!(refused["accessible"]["error"].is_string());
     assert!(refused["projects"][0]["error"].is_string());
     assert_eq!(checks(&refused, "config.warning")[0]["status"], "warning");
 
+    // 4. A proxy that does not answer, for the one remote host not in
+    //    NO_PROXY (an image list), whose name does not resolve here.
+    let mut s = Setup::site(format!("{}/gocdbpi/public/", var("REFSITE_GOCDB_URL")));
+    let dead = crate::messaging::closed_port();
+    s.list_url = "https://lists.appliance-test.invalid/vo.list".into();
+    s.env = vec![
+        ("HTTPS_PROXY", format!("http://127.0.0.1:{dead}")),
+        ("NO_PROXY", "127.0.0.1,localhost".into()),
+    ];
+    let (code, proxied) = s.doctor(&[]);
+    assert_eq!(code, 1, "{proxied:#}");
+    failed_with(&proxied, "network.proxy", "refuses connections", "NO_PROXY");
+    let p = one(&proxied, "network.proxy")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        p.contains("image list doctor-list via http://127.0.0.1:")
+            && p.contains("direct: keystone"),
+        "{p}"
+    );
+    let dns = checks(&proxied, "network.dns");
+    let list_host = dns
+        .iter()
+        .find(|c| c["subject"] == "lists.appliance-test.invalid")
+        .unwrap_or_else(|| panic!("{dns:#?}"));
+    assert_eq!(
+        list_host["status"], "warning",
+        "resolved by the proxy: {list_host:#}"
+    );
+    assert_eq!(one(&proxied, "keystone.auth")["status"], "ok");
+
     // The human screen says the same.
     let out = appliance()
         .args(["doctor", "--config"])
-        .arg(write_config_for_screen(&s))
+        .arg(write_config_for_screen(&wrong))
         .output()
         .unwrap();
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -347,7 +391,10 @@ fn doctor_reports_each_injected_fault_with_its_remedy() {
         "--project",
         &var("REFSITE_PROJECT_ALPHA2_ID"),
     ]);
-    crate::util::schema::check("docs/doctor-json.md", &[&faulty, &old_cert, &refused, &inv]);
+    crate::util::schema::check(
+        "docs/doctor-json.md",
+        &[&faulty, &old_cert, &refused, &proxied, &inv],
+    );
 }
 
 /// The configuration `Setup::doctor` writes, kept for a screen run.
