@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod configure;
 mod crl;
+mod doctor;
 mod image;
 mod images;
 mod info;

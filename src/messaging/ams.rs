@@ -392,6 +392,47 @@ impl AmsClient {
         &self.endpoint
     }
 
+    /// `GET /v1/projects/{project}/topics/{topic}` with the token, once:
+    /// the token is valid and the topic exists (nothing is published; for
+    /// `doctor`). The broker's status decides: [`AmsError::Refused`] for
+    /// 401/403/404, [`AmsError::Unavailable`] for no answer or 5xx.
+    pub async fn check_topic(&self) -> Result<(), AmsError> {
+        let e = &self.endpoint;
+        let url = format!(
+            "{}/v1/projects/{}/topics/{}",
+            e.base(e.port),
+            e.project,
+            e.topic
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .header("x-api-key", self.token.expose())
+            .header("Accept", "*/*")
+            .send()
+            .await
+            .map_err(|err| AmsError::Unavailable {
+                url: url.clone(),
+                attempts: 1,
+                last: transport(&err),
+            })?;
+        let status = resp.status().as_u16();
+        match classify(status) {
+            Class::Accepted => Ok(()),
+            Class::Transient => Err(AmsError::Unavailable {
+                url,
+                attempts: 1,
+                last: format!("HTTP {status}: {}", answer_text(resp).await),
+            }),
+            _ => Err(AmsError::Refused {
+                hint: refusal_hint(status, e),
+                answer: answer_text(resp).await,
+                status,
+                url,
+            }),
+        }
+    }
+
     /// Publish one (signed) payload under `empaid`, retrying transient
     /// failures. [`AmsError::Rejected`] is about this message only.
     pub async fn publish(&mut self, empaid: &str, payload: &[u8]) -> Result<Accepted, AmsError> {

@@ -195,3 +195,14 @@ pub fn kills() -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20)
 }
+
+/// The JSON on `out`'s stdout, or a panic showing both streams.
+pub fn stdout_json(out: &std::process::Output, what: &str) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: {e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
