@@ -14,12 +14,15 @@ pub mod images;
 pub mod info;
 pub mod messaging;
 pub mod openstack;
+pub mod progress;
 pub mod pyjson;
 pub mod release;
 pub mod secret;
 pub mod spool;
 pub mod state;
+pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]
 pub mod testsrv;
 pub mod tls;
+pub mod trust;

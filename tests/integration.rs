@@ -6,6 +6,7 @@ mod util;
 mod accounting;
 mod cli;
 mod config;
+mod crl;
 mod image;
 mod images;
 mod info;

@@ -45,7 +45,7 @@ mod decode;
 mod error;
 mod files;
 mod format;
-mod model;
+pub mod model;
 mod raw;
 mod secrets;
 pub mod sections;

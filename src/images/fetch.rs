@@ -1,7 +1,7 @@
 //! Downloads: image lists (small, in memory, size-capped) and images
 //! (streamed to disk through a verifier).
 //!
-//! An image is written to `<cache>/.partial/<id>` while its bytes are counted
+//! An image is written to `<cache>/.partial/<name>.part` while its bytes are counted
 //! and hashed (SHA-512, OpenSSL's implementation) on a separate thread fed
 //! by a bounded channel, so memory stays constant whatever the size. The
 //! transfer aborts as soon as the count passes the declared `hv:size`. Only
@@ -397,7 +397,8 @@ impl Fetcher {
     }
 
     /// Download `url` into `dir/<name>`, verified against `size` and the
-    /// wanted digest, resuming `dir/.partial/<name>` when present.
+    /// wanted digest, resuming `dir/.partial/<name>.part` when present (its
+    /// digest recorded in `dir/.partial/<name>.digest`).
     #[allow(clippy::too_many_arguments)]
     pub async fn download(
         &self,
@@ -411,8 +412,8 @@ impl Fetcher {
         let shown = redact_url(url);
         let partial_dir = dir.join(".partial");
         std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
-        let partial = partial_dir.join(name);
-        let marker = partial_dir.join(format!("{name}.digest"));
+        let partial = partial_dir.join(super::cache::partial_name(name));
+        let marker = partial_dir.join(super::cache::marker_name(name));
         let mark = want.marker();
         // A partial for other bytes is useless.
         if std::fs::read_to_string(&marker).ok().as_deref() != Some(mark.as_str()) {

@@ -37,9 +37,10 @@ pub enum ParseError {
     },
 }
 
-/// A validated image identifier (`dc:identifier`): safe to use as a file
-/// name and a Glance property value. Letters, digits, `.`, `_`, `-`, `:`; not
-/// starting with `.`; 1 to 128 characters.
+/// A validated image identifier (`dc:identifier`): safe to use as a Glance
+/// property value and in logs. Letters, digits, `.`, `_`, `-`, `:`; not
+/// starting with `.`; 1 to 128 characters. Its cache file name is
+/// [`super::cache::entry_name`] (injective), never the identifier itself.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ImageId(String);
 
@@ -57,9 +58,9 @@ impl ImageId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// A file name for it (`:` is not portable in file names).
+    /// Its cache file name ([`super::cache::entry_name`]).
     pub fn file_name(&self) -> String {
-        self.0.replace(':', "_")
+        super::cache::entry_name(&self.0)
     }
 }
 

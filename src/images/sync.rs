@@ -1117,7 +1117,15 @@ async fn ensure_cached(
     let dl = match (feed, item) {
         (Feed::List(src), Item::List(img)) => {
             let name = img.identifier.file_name();
-            let cached = index.lock().expect("index").verified(&name, &img.sha512);
+            let cached = {
+                let mut ix = index.lock().expect("index");
+                ix.verified(&name, &img.sha512).or_else(|| {
+                    // A download of a release with the old naming, when its
+                    // digest is this image's.
+                    let old = super::cache::legacy_entry_name(img.identifier.as_str());
+                    ix.adopt(&old, &name, &img.sha512)
+                })
+            };
             if let Some(p) = cached {
                 r.detail.insert("cache".into(), "hit".into());
                 return Ok((p, img.sha512.clone()));

@@ -1,8 +1,10 @@
 //! Local state under `paths.state` (`/var/lib/fedcloud-appliance`): run
 //! locks and atomic file writes. Every flow keeps its own files below its
-//! own subdirectory (`accounting/`, `images/`, `info/`).
+//! own subdirectory (`accounting/`, `images/`, `info/`); `runs/` holds the
+//! record of each scheduled job's last run ([`runs`]).
 
 pub mod lastrun;
+pub mod runs;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

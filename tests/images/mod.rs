@@ -9,8 +9,9 @@
 mod formats;
 mod harbor;
 mod harbor_sync;
+mod hardening;
 mod interop;
-mod lists;
-mod pki;
+pub(crate) mod lists;
+pub(crate) mod pki;
 mod sync;
 mod trust;
