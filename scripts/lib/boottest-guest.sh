@@ -40,7 +40,7 @@ run_jobs() {
   for job in images-sync accounting-extract accounting-send info-publish crl-refresh; do
     systemctl is-enabled -q "appliance-$job.timer" || continue
     systemctl start "appliance-$job.service"
-    say "job=$job result=$(val appliance-$job.service Result) exit=$(val appliance-$job.service ExecMainStatus)"
+    say "job=$job ran=$(val appliance-$job.service ConditionResult) result=$(val appliance-$job.service Result) exit=$(val appliance-$job.service ExecMainStatus)"
   done
   rc=0; status=$(appliance status --json 2>/dev/null) || rc=$?
   say "status_exit=$rc"
