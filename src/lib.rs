@@ -12,14 +12,17 @@ pub mod dns;
 pub mod exit;
 pub mod images;
 pub mod info;
+pub mod legacy;
 pub mod messaging;
 pub mod openstack;
 pub mod progress;
 pub mod pyjson;
 pub mod release;
 pub mod secret;
+pub mod setup;
 pub mod spool;
 pub mod state;
+pub mod status;
 pub mod systemd;
 pub mod telemetry;
 #[cfg(feature = "testsrv")]

@@ -323,6 +323,9 @@ async fn members(loaded: &Loaded, os: &OpenStack, e: &Entry) -> anyhow::Result<V
 async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Result<Outcome> {
     let ctx = context(loaded)?;
     let (srcs, problems) = sources(loaded, &ctx, a.source.as_deref())?;
+    // The configuration and the subscriptions are read: systemd may count
+    // the run as started (Type=notify; the watchdog runs from here).
+    crate::progress::ready();
     let _lock =
         match crate::state::RunLock::acquire(&ctx.state_dir.join("images").join("sync.lock")) {
             Ok(l) => l,
@@ -406,6 +409,14 @@ fn finish(
         sources: reports,
         problems,
     };
+    let (summary, detail) = crate::status::images::run_detail(&report);
+    crate::state::runs::note_summary(summary);
+    crate::state::runs::note_detail(detail);
+    let failed = report.sources.iter().filter(|r| r.status != "ok").count();
+    crate::progress::finished(&format!(
+        "done: {} source(s), {failed} not ok",
+        report.sources.len()
+    ));
     print_report(g, &report);
     if ok {
         Outcome::Success

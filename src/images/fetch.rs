@@ -434,7 +434,7 @@ impl Fetcher {
         let digest;
         loop {
             let r = self
-                .download_once(url, auth, size, sha256, &partial, &shown)
+                .download_once(url, auth, size, sha256, &partial, &shown, name)
                 .await;
             match r {
                 Ok(Transfer {
@@ -503,6 +503,7 @@ impl Fetcher {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn download_once(
         &self,
         url: &Url,
@@ -511,6 +512,7 @@ impl Fetcher {
         sha256: bool,
         partial: &Path,
         shown: &str,
+        progress_key: &str,
     ) -> Result<Transfer, Step> {
         let t = |reason: String, transient| FetchError::Transport {
             url: shown.to_string(),
@@ -587,6 +589,7 @@ impl Fetcher {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     count += chunk.len() as u64;
+                    crate::progress::bytes(progress_key, count);
                     if count > size {
                         result = Err(Step::Fail(FetchError::Oversize {
                             url: shown.into(),

@@ -195,6 +195,7 @@ impl Accepted {
 /// written).
 pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
     let sub = &src.sub;
+    crate::progress::source(&sub.name, crate::progress::SourceKind::List);
     let what = match &sub.source {
         ListSource::Url(u) => crate::openstack::error::redact_url(u),
         ListSource::File(f) => f.display().to_string(),
@@ -525,6 +526,7 @@ const MANIFESTS_IN_FLIGHT: usize = 8;
 /// fails the source (nothing changes in Glance); an artifact whose
 /// manifest is unusable is left out and reported.
 pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
+    crate::progress::source(&src.sub.name, crate::progress::SourceKind::Registry);
     let h = &src.harbor;
     let registry = crate::openstack::error::redact_url(h.harbor.base());
     let failed = |what: String, e: &harbor::HarborError| Failure {
@@ -890,6 +892,7 @@ async fn reconcile(
         .iter()
         .filter(|a| matches!(a, Action::Create { .. }))
         .collect();
+    crate::progress::images_planned(creates.len());
     let results: Vec<ImageReport> = stream::iter(creates)
         .map(|a| {
             let Action::Create { appdb_id, replaces } = a else {
@@ -1117,6 +1120,7 @@ async fn ensure_cached(
     let dl = match (feed, item) {
         (Feed::List(src), Item::List(img)) => {
             let name = img.identifier.file_name();
+            let _progress = crate::progress::image(&name, img.identifier.as_str(), img.size);
             let cached = {
                 let mut ix = index.lock().expect("index");
                 ix.verified(&name, &img.sha512).or_else(|| {
@@ -1151,6 +1155,7 @@ async fn ensure_cached(
             let (art, layer) = &**al;
             let id = r.appdb_id.clone();
             let name = layer.sha256_hex().to_string();
+            let _progress = crate::progress::image(&name, &id, layer.size);
             let known = index.lock().expect("index").digest(&name).map(String::from);
             if let Some(sha512) = known {
                 r.detail.insert("cache".into(), "hit".into());
@@ -1262,6 +1267,7 @@ async fn cache_items(
         });
         return rep;
     }
+    crate::progress::images_planned(items.len());
     let index = Arc::new(Mutex::new(Index::load(&dir)));
     let results: Vec<ImageReport> = stream::iter(items)
         .map(|(appdb_id, item)| {
@@ -1316,6 +1322,8 @@ async fn prepare(
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
 ) -> Result<(PathBuf, Format, String), String> {
+    // Extraction, hashing, conversion: no byte count, but work.
+    let _busy = crate::progress::busy();
     let key = &sha512[..32.min(sha512.len())];
     let mut fmt = format::detect(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut cur = path.to_path_buf();

@@ -15,16 +15,17 @@ use crate::images::lists::{list_json, Img};
 use crate::images::pki::{pki, CA_DN, ENDORSER_DN};
 use crate::util::{appliance, serve_on_loopback};
 
-/// A test's own CA directory, CRL authority, file server and configuration.
-struct World {
-    dir: tempfile::TempDir,
+/// A test's own CA directory, CRL authority, file server and configuration
+/// (the status tests use it too).
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
     /// The CA directory (`paths.ca-dir`).
-    certs: PathBuf,
+    pub(crate) certs: PathBuf,
     /// Served by the file server.
     www: PathBuf,
     files: files::FilesServer,
     /// OpenSSL subject hash of the test CA.
-    hash: String,
+    pub(crate) hash: String,
 }
 
 const CRL_CNF: &str = "[ ca ]\ndefault_ca = testca\n[ testca ]\ndatabase = DB/index.txt\ncrlnumber = DB/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\ncertificate = CERT.pem\nprivate_key = CERT.key\n";
@@ -45,7 +46,7 @@ fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
 }
 
 impl World {
-    fn new() -> World {
+    pub(crate) fn new() -> World {
         let p = pki();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -123,11 +124,11 @@ impl World {
         w
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}/{path}", self.files.server.addr())
     }
 
-    fn crl_file(&self) -> PathBuf {
+    pub(crate) fn crl_file(&self) -> PathBuf {
         self.certs.join(format!("{}.r0", self.hash))
     }
 
@@ -136,11 +137,17 @@ impl World {
     }
 
     /// A CRL (PEM) signed by `who` (`ca` or `other`).
-    fn gencrl(&self, who: &str) -> Vec<u8> {
-        openssl(
-            self.dir.path(),
-            &["ca", "-config", &format!("crl-{who}.cnf"), "-gencrl"],
-        )
+    pub(crate) fn gencrl(&self, who: &str) -> Vec<u8> {
+        self.gencrl_with(who, &[])
+    }
+
+    /// A CRL (PEM) signed by `who`, with more `openssl ca` arguments
+    /// (e.g. `-crlsec 1` for one that is stale a second later).
+    pub(crate) fn gencrl_with(&self, who: &str, extra: &[&str]) -> Vec<u8> {
+        let cnf = format!("crl-{who}.cnf");
+        let mut args = vec!["ca", "-config", cnf.as_str(), "-gencrl"];
+        args.extend_from_slice(extra);
+        openssl(self.dir.path(), &args)
     }
 
     /// Revoke the endorser in the test CA's database.
@@ -152,7 +159,7 @@ impl World {
     }
 
     /// Serve `bytes` where the CA's `.crl_url` points.
-    fn serve_crl(&self, bytes: &[u8]) {
+    pub(crate) fn serve_crl(&self, bytes: &[u8]) {
         std::fs::create_dir_all(self.www.join("crl")).unwrap();
         std::fs::write(self.www.join("crl/testgridca.crl"), bytes).unwrap();
     }

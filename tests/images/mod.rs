@@ -13,5 +13,6 @@ mod hardening;
 mod interop;
 pub(crate) mod lists;
 pub(crate) mod pki;
+mod progress;
 mod sync;
 mod trust;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -64,6 +66,88 @@ pub fn appliance() -> assert_cmd::Command {
         .env_remove("APPLIANCE_LOG")
         .env_remove("JOURNAL_STREAM");
     cmd
+}
+
+/// A service manager's notification socket for a child process
+/// (`NOTIFY_SOCKET`): a Unix datagram socket the test binds, and every
+/// line received with the time it arrived.
+pub struct NotifySocket {
+    _dir: tempfile::TempDir,
+    /// The socket's path (what `NOTIFY_SOCKET` names).
+    pub path: PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+    start: std::time::Instant,
+    /// `(seconds since bound, "KEY=value")`, in arrival order.
+    pub lines: Vec<(f64, String)>,
+}
+
+impl NotifySocket {
+    /// Bind a fresh socket.
+    pub fn bind() -> NotifySocket {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("notify.sock");
+        let socket =
+            std::os::unix::net::UnixDatagram::bind(&path).expect("binding the notify socket");
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+            .expect("read timeout");
+        NotifySocket {
+            _dir: dir,
+            path,
+            socket,
+            start: std::time::Instant::now(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Receive until `child` exits (and a little after); its exit code.
+    pub fn collect(&mut self, child: &mut std::process::Child, limit: std::time::Duration) -> i32 {
+        let mut buf = vec![0u8; 8192];
+        let mut exited: Option<(i32, std::time::Instant)> = None;
+        loop {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let t = self.start.elapsed().as_secs_f64();
+                for l in String::from_utf8_lossy(&buf[..n]).lines() {
+                    self.lines.push((t, l.to_string()));
+                }
+                continue;
+            }
+            match exited {
+                Some((code, at)) if at.elapsed() > std::time::Duration::from_millis(300) => {
+                    return code
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(st) = child.try_wait().expect("waiting for the child") {
+                        exited = Some((st.code().unwrap_or(-1), std::time::Instant::now()));
+                    } else if self.start.elapsed() > limit {
+                        let _ = child.kill();
+                        panic!(
+                            "the child ran longer than {limit:?}; received: {:#?}",
+                            self.lines
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Arrival times of the lines equal to `line`.
+    pub fn times(&self, line: &str) -> Vec<f64> {
+        self.lines
+            .iter()
+            .filter(|(_, l)| l == line)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// The `STATUS=` values with their times.
+    pub fn statuses(&self) -> Vec<(f64, &str)> {
+        self.lines
+            .iter()
+            .filter_map(|(t, l)| l.strip_prefix("STATUS=").map(|s| (*t, s)))
+            .collect()
+    }
 }
 
 /// Start a test server with `serve` on a free loopback port, on the shared

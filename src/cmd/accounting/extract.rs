@@ -330,6 +330,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         users: Lookups::default(),
     });
     let concurrency = shared.section.concurrency;
+    crate::progress::projects_planned(jobs.len());
     let mut projects: Vec<ProjectReport> = stream::iter(jobs)
         .map(|job| {
             let shared = shared.clone();
@@ -342,6 +343,11 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
 
     let ok = projects.iter().all(|p| p.ok);
     let any_ok = projects.iter().any(|p| p.ok);
+    crate::progress::finished(&format!(
+        "done: {} of {} projects extracted",
+        projects.iter().filter(|p| p.ok).count(),
+        projects.len()
+    ));
     let report = Report {
         ok,
         dry_run: a.dry_run,
@@ -349,6 +355,12 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         to: lastrun::format(&to),
         projects,
     };
+    crate::state::runs::note_summary(format!(
+        "{} project(s), {} failed; {} message(s) spooled",
+        report.projects.len(),
+        report.projects.iter().filter(|p| !p.ok).count(),
+        report.projects.iter().map(|p| p.messages).sum::<usize>()
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -462,6 +474,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
         lastrun_advanced: false,
         warnings: Vec::new(),
     };
+    crate::progress::project_started(&report.project);
     let span = tracing::info_span!("project", project = %job.project, vo = %job.vo);
     let result = extract_inner(shared, &job, &mut report)
         .instrument(span.clone())
@@ -485,6 +498,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
             report.error = Some(msg);
         }
     }
+    crate::progress::project_finished(&report.project, report.ok);
     report
 }
 
