@@ -13,6 +13,7 @@ mod images;
 mod info;
 mod legacy;
 mod messaging;
+mod migrate;
 mod openstack;
 mod status;
 mod systemd;

@@ -22,6 +22,7 @@ use crate::config::sections::images::{
 use crate::openstack::Session;
 use crate::secret::Secret;
 
+use super::adopt;
 use super::cache::Index;
 use super::fetch::{Auth, FetchError, Fetcher, Want};
 use super::format::{self, Format};
@@ -835,14 +836,24 @@ async fn reconcile(
     }
     // Adoption candidates without our tag (atrope, cloudkeeper-os, hand
     // uploads).
+    let mut legacy = Vec::new();
     for d in &p.desired {
         let known = ours
             .iter()
             .chain(&others)
             .any(|e| e.appdb_id() == Some(d.appdb_id.as_str()));
         if !known {
-            match glance::by_appdb_id(&g.owner, &d.appdb_id).await {
-                Ok(found) => others.extend(found),
+            let found = match glance::by_appdb_id(&g.owner, &d.appdb_id).await {
+                Ok(found) => adopt::candidates(&g.owner, &d.appdb_id)
+                    .await
+                    .map(|ck| (found, ck)),
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok((found, ck)) => {
+                    others.extend(found);
+                    legacy.extend(ck);
+                }
                 Err(e) => {
                     glance_fail(&mut rep, e);
                     return rep;
@@ -859,6 +870,7 @@ async fn reconcile(
         ctx.now,
         chrono::Duration::minutes(ctx.section.stuck_minutes as i64),
     );
+    actions = adopt::adopt(actions, &p.desired, &legacy, &conv.tag);
     if p.by_name {
         actions = harbor::as_replacements(actions, &p.desired, &ours);
     }
@@ -872,6 +884,7 @@ async fn reconcile(
     let existing_status: BTreeMap<String, String> = ours
         .iter()
         .chain(&others)
+        .chain(&legacy)
         .map(|e| (e.id.clone(), e.status.clone()))
         .collect();
     let dir = ctx.cache_dir(&name);

@@ -11,6 +11,7 @@ mod harbor;
 mod harbor_sync;
 mod hardening;
 mod interop;
+mod legacy_adopt;
 pub(crate) mod lists;
 pub(crate) mod pki;
 mod progress;

@@ -6,7 +6,7 @@
 pub mod schema;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The running local reference site (`scripts/reference-site up`), as
@@ -150,6 +150,26 @@ impl NotifySocket {
     }
 }
 
+/// Compare `got` with the golden file `path` (named `label` in the
+/// message), or write it when `UPDATE_GOLDEN` is set.
+pub fn golden(path: &Path, label: &str, got: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        want == got,
+        "golden mismatch for {label}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
+    );
+}
+
 /// Start a test server with `serve` on a free loopback port, on the shared
 /// test runtime (it outlives blocking CLI runs).
 pub fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) -> T {
@@ -158,4 +178,13 @@ pub fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) ->
     let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_l.set_nonblocking(true).unwrap();
     serve(tokio::net::TcpListener::from_std(std_l).unwrap())
+}
+
+/// How many random SIGKILLs a kill test makes (`APPLIANCE_TEST_KILLS`,
+/// default 20; raise it for a long soak).
+pub fn kills() -> u32 {
+    std::env::var("APPLIANCE_TEST_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
 }

@@ -269,10 +269,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
     let spool = if a.dry_run {
         None
     } else {
-        Some(Arc::new(
-            QueueSimple::open(&spool_path, spool::Options::default())
-                .with_context(|| format!("opening the spool {}", spool_path.display()))?,
-        ))
+        let q = QueueSimple::open(&spool_path, spool::Options::default())
+            .with_context(|| format!("opening the spool {}", spool_path.display()))?;
+        reclaim(&q, &state_dir)?;
+        Some(Arc::new(q))
     };
 
     let mut jobs = Vec::new();
@@ -406,6 +406,20 @@ fn matches_project(project: &ProjectRef, wanted: &str) -> bool {
         ProjectRef::Id(id) => id == wanted,
         ProjectRef::Name { name, .. } => name == wanted,
     }
+}
+
+/// With the run lock held: remove what a killed run of ours left, the
+/// spool temporaries of dead writers of ours and the `.tmp-*` files of
+/// `lastrun` writes (dirq's temporaries of other writers keep their 300 s).
+fn reclaim(spool: &QueueSimple, state_dir: &std::path::Path) -> anyhow::Result<()> {
+    let removed = spool
+        .reclaim_temporaries()
+        .context("removing the spool temporaries of a killed run")?;
+    for f in &removed {
+        tracing::info!(file = %f.display(), "temporary of a killed run removed");
+    }
+    crate::state::reclaim_at_start(state_dir);
+    Ok(())
 }
 
 /// A legacy cASO `voms.json`: `{"<vo>": {"projects": [..]}}` (`tenant` and
