@@ -372,12 +372,24 @@ pub fn scalar(s: &str) -> String {
                 // A multi-line block scalar does not fit on a `key: value`
                 // line; JSON escaping is valid YAML.
                 serde_json::to_string(s).unwrap_or_default()
+            } else if out == s && yaml11_keyword(s) {
+                // Plain `yes`, `on`, `n`... are strings in YAML 1.2 but
+                // booleans to YAML 1.1 readers (PyYAML, the peers' tools).
+                format!("'{s}'")
             } else {
                 out.to_string()
             }
         }
         Err(_) => serde_json::to_string(s).unwrap_or_default(),
     }
+}
+
+/// Words YAML 1.1 reads as booleans or null when plain.
+fn yaml11_keyword(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+    )
 }
 
 /// One entry of a block-style mapping as written: the key and the source
@@ -740,7 +752,7 @@ mod tests {
         let text = write_yaml("Written by a test.", &doc);
         assert_eq!(
             text,
-            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\nyes: yes\non: true\nempty: []\nodd: 'a: b # c'\n"
+            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\n'yes': 'yes'\n'on': true\nempty: []\nodd: 'a: b # c'\n"
         );
         let back = parse(&text).unwrap();
         let top = map(&back);
