@@ -98,7 +98,9 @@ struct GocdbArgs {
     #[command(flatten)]
     listen: Listen,
     /// An org.openstack.nova service: NAME,ENDPOINT_URL,ENDPOINT_ID[,HOSTDN]
-    /// (repeatable), e.g. TEST-SITE,https://127.0.0.1:5000/v3,12249G0.
+    /// (repeatable), e.g. TEST-SITE,https://127.0.0.1:5000/v3,12249G0. With
+    /// HOSTDN the site is registered as an appliance needs: the nova service
+    /// and the site's eu.egi.cloud.accounting service both carry that DN.
     #[arg(long = "site", value_name = "SPEC", required = true)]
     sites: Vec<String>,
 }
@@ -369,11 +371,16 @@ async fn start(command: Command) -> anyhow::Result<Server> {
             ams::serve(listener, opts)?.server
         }
         Command::Gocdb(a) => {
-            let services = a
-                .sites
-                .iter()
-                .map(|s| gocdb::GocdbService::parse_site(s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut services = Vec::new();
+            for (i, s) in a.sites.iter().enumerate() {
+                let nova = gocdb::GocdbService::parse_site(s)?;
+                let acc = nova
+                    .host_dn
+                    .as_deref()
+                    .map(|dn| gocdb::GocdbService::accounting(&nova.site, &format!("9{i}G0"), dn));
+                services.push(nova);
+                services.extend(acc);
+            }
             let listener = testsrv::bind_loopback(a.listen.listen).await?;
             gocdb::serve(listener, services)?.server
         }

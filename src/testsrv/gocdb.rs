@@ -101,6 +101,18 @@ impl GocdbService {
         }
     }
 
+    /// The `eu.egi.cloud.accounting` service of `site` (no URL, no
+    /// endpoints, as sites register it) whose Host DN is the one APEL
+    /// accepts records from.
+    pub fn accounting(site: &str, primary_key: &str, host_dn: &str) -> GocdbService {
+        let mut acc = GocdbService::nova(site, "", primary_key);
+        acc.service_type = "eu.egi.cloud.accounting".into();
+        acc.hostname = "localhost".into();
+        acc.endpoints.clear();
+        acc.host_dn = Some(host_dn.to_string());
+        acc
+    }
+
     /// Parse `NAME,ENDPOINT_URL,ENDPOINT_ID[,HOSTDN]` (the `--site` flag).
     pub fn parse_site(arg: &str) -> Result<GocdbService, Error> {
         let mut parts = arg.splitn(4, ',');

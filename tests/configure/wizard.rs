@@ -303,9 +303,8 @@ fn serial_wizard_with_wrong_answers_then_check_doctor_and_the_three_flows() {
         .args(["config", "check"])
         .assert()
         .success();
-    // The reference site's GOCDB registers no accounting service with the
-    // host DN (the doctor tests inject that fault with it): the one check
-    // that may fail.
+    // doctor: every check passes (warnings allowed: the site's user is no
+    // Keystone admin, so reading other users is only a warning).
     let out = root
         .appliance()
         .args(["--json", "doctor"])
@@ -316,10 +315,10 @@ fn serial_wizard_with_wrong_answers_then_check_doctor_and_the_three_flows() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["status"] == "failed" && c["id"] != "gocdb.host-dn")
+        .filter(|c| c["status"] == "failed")
         .collect();
     assert!(
-        failed.is_empty() && out.status.code().is_some_and(|c| c <= 1),
+        failed.is_empty() && out.status.code() == Some(0),
         "doctor: exit {:?}, {failed:#?}",
         out.status.code()
     );

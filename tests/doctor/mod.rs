@@ -195,12 +195,21 @@ fn registered_gocdb() -> (GocdbServer, String) {
         &var("REFSITE_ENDPOINT_ID"),
     );
     nova.host_dn = Some(dn.clone());
-    let mut acc = GocdbService::nova(&var("REFSITE_SITE_NAME"), "", "77G0");
-    acc.service_type = "eu.egi.cloud.accounting".into();
-    acc.hostname = "localhost".into();
-    acc.endpoints.clear();
-    acc.host_dn = Some(dn);
+    let acc = GocdbService::accounting(&var("REFSITE_SITE_NAME"), "77G0", &dn);
     let srv = serve_on_loopback(|l| gocdb::serve(l, vec![nova, acc]).unwrap());
+    let url = format!("http://{}/gocdbpi/public/", srv.server.addr());
+    (srv, url)
+}
+
+/// A GOCDB of the test's own where the site registered its Keystone
+/// endpoint but no Host DN (the reference site's own GOCDB has both).
+fn unregistered_gocdb() -> (GocdbServer, String) {
+    let nova = GocdbService::nova(
+        &var("REFSITE_SITE_NAME"),
+        &var("REFSITE_KEYSTONE_URL"),
+        &var("REFSITE_ENDPOINT_ID"),
+    );
+    let srv = serve_on_loopback(|l| gocdb::serve(l, vec![nova]).unwrap());
     let url = format!("http://{}/gocdbpi/public/", srv.server.addr());
     (srv, url)
 }
@@ -292,8 +301,8 @@ fn doctor_passes_on_a_well_set_up_site() {
 #[test]
 fn doctor_reports_each_injected_fault_with_its_remedy() {
     // 1. Keystone's clock 10 minutes ahead (through the fault proxy), AMS
-    //    down (nothing listens on its port), and the reference site's
-    //    GOCDB, which has no Host DN for the site.
+    //    down (nothing listens on its port), and a GOCDB without the
+    //    site's Host DN.
     let keystone = url::Url::parse(&var("REFSITE_KEYSTONE_URL")).unwrap();
     let upstream = url::Url::parse(&format!(
         "http://{}:{}/",
@@ -303,7 +312,8 @@ fn doctor_reports_each_injected_fault_with_its_remedy() {
     .unwrap();
     let (proxy, faults) = fault_proxy::spawn(upstream);
     faults.push(Fault::date_offset(600).times(10_000));
-    let mut s = Setup::site(format!("{}/gocdbpi/public/", var("REFSITE_GOCDB_URL")));
+    let (_gocdb, gocdb_url) = unregistered_gocdb();
+    let mut s = Setup::site(gocdb_url);
     s.auth_url = format!("http://{proxy}/v3");
     s.ams_port = crate::messaging::closed_port();
     let (code, faulty) = s.doctor(&[]);
