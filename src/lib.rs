@@ -14,6 +14,7 @@ pub mod info;
 pub mod messaging;
 pub mod openstack;
 pub mod pyjson;
+pub mod scheme;
 pub mod secret;
 pub mod spool;
 pub mod state;

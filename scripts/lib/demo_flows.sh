@@ -128,6 +128,7 @@ info:
 
 images:
   tag: fedcloud-appliance-demo
+  allow-http: [lists, images, registries]   # the reference site's test servers speak plain http
   subscriptions:
     - name: refsite-demo
       url: $REFSITE_FILES_URL/demo/image.list

@@ -17,6 +17,7 @@
 //! hash, and only then labelled visible and shared. A list that fails to
 //! download, verify or parse changes nothing in Glance.
 
+pub mod backoff;
 pub mod cache;
 pub mod fetch;
 pub mod format;
@@ -28,3 +29,4 @@ pub mod plan;
 pub mod policy;
 pub mod smime;
 pub mod sync;
+pub mod text;
