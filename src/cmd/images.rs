@@ -549,7 +549,10 @@ struct VerifyReport {
 
 async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::Result<Outcome> {
     let mut ctx = context(loaded)?;
-    let (srcs, _) = sources(loaded, &mut ctx, a.name.as_deref())?;
+    let (srcs, problems) = sources(loaded, &mut ctx, a.name.as_deref())?;
+    for p in &problems {
+        tracing::warn!("{p}");
+    }
     let mut out = Vec::new();
     for e in &srcs {
         let mut r = VerifyReport {
@@ -637,6 +640,9 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
                 println!("  warning: {}", shown(w));
             }
             print_dropped(&r.dropped);
+        }
+        for p in &problems {
+            println!("warning: {}", shown(p));
         }
     }
     Ok(outcome(

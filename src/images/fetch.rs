@@ -489,16 +489,9 @@ impl Fetcher {
         let wake = (Instant::now() + self.limits.rate_window).min(deadline.at);
         match tokio::time::timeout_at(wake, rb.send()).await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(send_error(e, shown)),
+            Ok(Err(e)) => Err(send_error(e, shown, self.limits.rate_window)),
             Err(_) if wake >= deadline.at => Err(deadline.passed(shown, None)),
-            Err(_) => Err(FetchError::Timeout {
-                url: shown.to_string(),
-                what: format!(
-                    "no answer within {} s (images.transfer.rate-window-seconds)",
-                    self.limits.rate_window.as_secs()
-                ),
-                transient: true,
-            }),
+            Err(_) => Err(stalled(shown, self.limits.rate_window)),
         }
     }
 
@@ -529,6 +522,7 @@ impl Fetcher {
             "images.transfer.list-deadline-seconds",
         );
         let mut attempt = 0;
+        let mut last: Option<FetchError> = None;
         loop {
             let r = self.get_list_once(url, token, &shown, &deadline).await;
             match r {
@@ -536,9 +530,10 @@ impl Fetcher {
                     let delay = self.backoff(attempt);
                     tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying the list download");
                     self.pause(delay, &shown, &deadline, &e).await?;
+                    last = Some(e);
                     attempt += 1;
                 }
-                other => return other,
+                other => return other.map_err(|e| deadline.with_last(e, last.as_ref(), &shown)),
             }
         }
     }
@@ -563,6 +558,14 @@ impl Fetcher {
             )
             .await?;
         let status = resp.status();
+        if status.is_redirection() {
+            return Err(unfollowed_redirect(
+                &resp,
+                url,
+                shown,
+                Place::List.http(self.allow_http),
+            ));
+        }
         if !status.is_success() {
             return Err(t(format!("HTTP {status}"), transient_status(status)));
         }
@@ -572,7 +575,11 @@ impl Fetcher {
         tokio::pin!(wake);
         loop {
             tokio::select! {
-                c = resp.chunk() => match c.map_err(|e| t(scheme::error_text(&e.without_url()), true))? {
+                c = resp.chunk() => match c.map_err(|e| if e.is_timeout() {
+                    stalled(shown, self.limits.rate_window)
+                } else {
+                    t(scheme::error_text(&e.without_url()), true)
+                })? {
                     Some(chunk) => {
                         if body.len() + chunk.len() > self.limits.max_list_bytes {
                             return Err(t(
@@ -661,6 +668,7 @@ impl Fetcher {
         let mut attempt = 0;
         let mut transferred = 0;
         let mut resumed = false;
+        let mut last: Option<FetchError> = None;
         let digest;
         loop {
             let r = self
@@ -682,13 +690,14 @@ impl Fetcher {
                     let delay = self.backoff(attempt);
                     tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %err, "download interrupted; retrying (resuming when the server allows it)");
                     self.pause(delay, &shown, &deadline, &err).await?;
+                    last = Some(err);
                     attempt += 1;
                 }
                 Err(Step::Retry(err, _)) | Err(Step::Fail(err)) => {
                     if matches!(err, FetchError::Oversize { .. }) {
                         let _ = std::fs::remove_file(partial);
                     }
-                    return Err(err);
+                    return Err(deadline.with_last(err, last.as_ref(), &shown));
                 }
             }
         }
@@ -788,6 +797,14 @@ impl Fetcher {
                     0,
                 ));
             }
+            s if s.is_redirection() => {
+                return Err(Step::Fail(unfollowed_redirect(
+                    &resp,
+                    url,
+                    shown,
+                    place.http(self.allow_http),
+                )))
+            }
             s if transient_status(s) => return Err(Step::Retry(t(format!("HTTP {s}"), true), 0)),
             s => return Err(Step::Fail(t(format!("HTTP {s}"), false))),
         };
@@ -845,6 +862,10 @@ impl Fetcher {
                     }
                 }
                 Ok(None) => break,
+                Err(e) if e.is_timeout() => {
+                    result = Err(Step::Retry(stalled(shown, self.limits.rate_window), 0));
+                    break;
+                }
                 Err(e) => {
                     tracing::debug!(url = %shown, error = %e.without_url(), bytes = count, "the body was cut short");
                     result = Err(Step::Retry(
@@ -1046,16 +1067,47 @@ impl FetchError {
 
 /// The error of a request that got no answer: a refused redirect is
 /// final, everything else (connection, TLS, reset) transient.
-fn send_error(e: reqwest::Error, shown: &str) -> FetchError {
+fn send_error(e: reqwest::Error, shown: &str, window: Duration) -> FetchError {
     let refused = std::error::Error::source(&e)
         .and_then(|s| s.downcast_ref::<scheme::SchemeRefused>())
         .cloned();
     match refused {
         Some(refused) => FetchError::Scheme { refused },
+        None if e.is_timeout() => stalled(shown, window),
         None => FetchError::Transport {
             url: shown.to_string(),
             transient: !e.is_redirect(),
             reason: scheme::error_text(&e.without_url()),
+        },
+    }
+}
+
+/// Nothing arrived for a whole rate window (the client's read timeout).
+fn stalled(shown: &str, window: Duration) -> FetchError {
+    FetchError::Timeout {
+        url: shown.to_string(),
+        what: format!(
+            "no answer within {} s (images.transfer.rate-window-seconds)",
+            window.as_secs()
+        ),
+        transient: true,
+    }
+}
+
+/// A redirect the client did not follow: its target has a scheme the
+/// HTTP client does not speak (`file:`, `ftp:`, ...). Refused by name.
+fn unfollowed_redirect(resp: &reqwest::Response, url: &Url, shown: &str, http: Http) -> FetchError {
+    let target = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| url.join(l).ok());
+    match target.map(|t| scheme::check(&t, "a redirect target", http)) {
+        Some(Err(refused)) => FetchError::Scheme { refused },
+        _ => FetchError::Transport {
+            url: shown.to_string(),
+            reason: format!("HTTP {} (a redirect that was not followed)", resp.status()),
+            transient: false,
         },
     }
 }
@@ -1075,6 +1127,21 @@ impl Deadline {
             after,
             name,
             setting,
+        }
+    }
+    /// `e`, with the last try's failure added when `e` is this deadline
+    /// passing without one.
+    fn with_last(&self, e: FetchError, last: Option<&FetchError>, shown: &str) -> FetchError {
+        match (&e, last) {
+            (
+                FetchError::Timeout {
+                    what,
+                    transient: false,
+                    ..
+                },
+                Some(_),
+            ) if !what.contains("; last try: ") => self.passed(shown, last),
+            _ => e,
         }
     }
     fn passed(&self, shown: &str, last: Option<&FetchError>) -> FetchError {

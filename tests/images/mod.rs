@@ -13,5 +13,6 @@ mod hardening;
 mod interop;
 mod lists;
 mod pki;
+mod rawhttp;
 mod sync;
 mod trust;

@@ -60,6 +60,8 @@ pub(super) struct World {
     pub(super) secrets_extra: String,
     /// `images.allow-http` (the test servers speak plain http).
     pub(super) allow_http: &'static str,
+    /// The list's URL, instead of the file server's `<list>.list`.
+    pub(super) list_url: Option<String>,
 }
 
 impl World {
@@ -91,6 +93,7 @@ impl World {
             subscriptions_extra: String::new(),
             secrets_extra: String::new(),
             allow_http: "[lists, images, registries]",
+            list_url: None,
         }
     }
 
@@ -124,6 +127,18 @@ impl World {
         std::fs::write(self.root.join(format!("{}.list", self.list)), signed).unwrap();
     }
 
+    /// Sign and publish another list as `file` (its own identifier).
+    pub(super) fn publish_other(&self, file: &str, identifier: &str, images: &[Img]) {
+        let body = list_json(
+            identifier,
+            "20260101000001",
+            "2499-12-31T22:00:00Z",
+            ENDORSER_DN,
+            images,
+        );
+        std::fs::write(self.root.join(file), pki().sign(&body, "endorser", false)).unwrap();
+    }
+
     pub(super) fn publish_ok(&mut self, images: &[Img]) {
         self.publish(images, "2499-12-31T22:00:00Z", "endorser", ENDORSER_DN);
     }
@@ -135,7 +150,9 @@ impl World {
             self.allow_http,
             self.tag,
             self.list,
-            self.url(&format!("{}.list", self.list))
+            self.list_url
+                .clone()
+                .unwrap_or_else(|| self.url(&format!("{}.list", self.list)))
         );
         if !self.vos.is_empty() {
             images.push_str(&format!("      vos: [{}]\n", self.vos.join(", ")));
@@ -181,6 +198,26 @@ impl World {
         let mut args = vec!["images", "sync"];
         args.extend_from_slice(extra);
         self.cli(&args)
+    }
+
+    /// Run `appliance [--json] <args>`; (exit code, stdout, stderr).
+    pub(super) fn run(&self, json: bool, args: &[&str]) -> (i32, String, String) {
+        let cfg = self.config();
+        let mut cmd = appliance();
+        cmd.arg("--config").arg(&cfg);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .args(args)
+            .timeout(Duration::from_secs(240))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Run `appliance --json <args>`; (exit code, JSON output).
