@@ -113,7 +113,7 @@ pub enum GlanceStepError {
     /// Glance refused the data itself (HTTP 415 on upload: its format
     /// inspector, "Image failed safety checks", or a content that does not
     /// match the disk format).
-    #[error("Glance refused the image data of {glance_id} (HTTP 415): {message}; the new image was deleted")]
+    #[error("Glance refused the image data of {glance_id}: on an upload, HTTP 415 means that Glance's format inspector refused the content (\"Image failed safety checks\" in Glance's log), whatever its message says ({message}); the new image was deleted")]
     ContentRefused {
         /// The image (deleted).
         glance_id: String,

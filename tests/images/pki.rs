@@ -206,7 +206,12 @@ pub fn pki() -> &'static Pki {
         issue("hostonly", ENDORSER_DN, "v3_host", "ca");
         issue("revoked", REVOKED_DN, "v3_smime", "ca");
         // A TLS server certificate for 127.0.0.1 (https test servers).
-        issue("server", "/DC=ORG/DC=TEST-GRID/CN=127.0.0.1", "v3_server", "ca");
+        issue(
+            "server",
+            "/DC=ORG/DC=TEST-GRID/CN=127.0.0.1",
+            "v3_server",
+            "ca",
+        );
         // Another CA with the same DN as ours, and an impostor endorser.
         run(
             d,

@@ -204,7 +204,9 @@ impl World {
     pub(super) fn run(&self, json: bool, args: &[&str]) -> (i32, String, String) {
         let cfg = self.config();
         let mut cmd = appliance();
-        cmd.arg("--config").arg(&cfg);
+        // Plain log lines: the escape sequences of colours are not the
+        // output under test.
+        cmd.env("NO_COLOR", "1").arg("--config").arg(&cfg);
         if json {
             cmd.arg("--json");
         }
