@@ -3,11 +3,12 @@
 //! that exits.
 
 use clap::Parser;
-use fedcloud_appliance::{cli::Cli, cmd, exit, telemetry};
+use fedcloud_appliance::{cli::Cli, cmd, exit, progress, telemetry};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.global.log_level.as_deref(), cli.global.json);
+    progress::init(cli.global.json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

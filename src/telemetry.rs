@@ -1,6 +1,7 @@
 //! Logging: journald (structured fields, syslog identifier `appliance`) when
 //! running under systemd, JSON lines on stderr with `--json`, human lines on
-//! stderr otherwise. Level from `--log-level` / `APPLIANCE_LOG` (default `info`).
+//! stderr otherwise (printed above the progress bars on a terminal,
+//! [`crate::progress`]). Level from `--log-level` / `APPLIANCE_LOG` (default `info`).
 
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
@@ -26,7 +27,11 @@ pub fn init(level: Option<&str>, json: bool) {
             .try_init();
     } else {
         let _ = registry
-            .with(fmt::layer().with_target(false).with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_target(false)
+                    .with_writer(crate::progress::StderrWriter),
+            )
             .try_init();
     }
 }

@@ -37,6 +37,7 @@ pub mod sanitize;
 mod site;
 mod storage;
 mod uuid;
+pub mod vo;
 mod window;
 
 pub use accelerator::{
@@ -55,4 +56,5 @@ pub use message::{
 pub use site::{Site, CLOUD_TYPE};
 pub use storage::{StorageRecord, STAR_NAMESPACE};
 pub use uuid::Uuid;
+pub use vo::{check_vo_name, InvalidVoName};
 pub use window::Window;

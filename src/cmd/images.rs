@@ -253,7 +253,7 @@ fn context(loaded: &Loaded) -> anyhow::Result<Context> {
         c.images.formats.clone()
     };
     let formats = names.iter().filter_map(|n| Format::parse(n)).collect();
-    let fetcher = Fetcher::new(
+    let fetcher = Fetcher::with_allow_http(
         Some(&c.paths.ca_dir),
         Limits::from_transfer(&c.images.transfer),
         c.images.allow_http,
@@ -438,6 +438,9 @@ fn finish(
         sources: reports,
         problems,
     };
+    let (summary, detail) = crate::status::images::run_detail(&report);
+    crate::state::runs::note_summary(summary);
+    crate::state::runs::note_detail(detail);
     print_report(g, &report);
     out
 }

@@ -384,6 +384,23 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
         notices: built.notices.clone(),
         targets: reports,
     };
+    crate::state::runs::note_summary(format!(
+        "{}: {} bytes, {} share(s) ({} failed); targets: {}",
+        if report.published {
+            "published"
+        } else {
+            "NOT published"
+        },
+        report.bytes,
+        report.shares_ok,
+        report.shares_failed,
+        report
+            .targets
+            .iter()
+            .map(|t| format!("{} {}", t.kind, if t.ok { "ok" } else { "FAILED" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -209,6 +209,283 @@ pub fn to_yaml<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
+/// A YAML document to write (`import-legacy`'s `appliance.yaml` and
+/// secrets file): mappings in the given key order, scalars quoted only
+/// where YAML needs it (serde_yaml decides), and comments a person reads
+/// next to the key they explain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A list.
+    List(Vec<Out>),
+    /// A mapping, in order.
+    Map(Vec<OutEntry>),
+}
+
+/// One `key: value` of an [`Out::Map`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutEntry {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Out,
+    /// A comment: after a scalar on its line, above anything else.
+    pub comment: Option<String>,
+}
+
+impl Out {
+    /// A string value.
+    pub fn str(s: impl Into<String>) -> Out {
+        Out::Str(s.into())
+    }
+
+    /// An empty mapping.
+    pub fn map() -> Out {
+        Out::Map(Vec::new())
+    }
+
+    /// Append `key: value` (with an optional comment) to a mapping; a no-op
+    /// on anything else.
+    pub fn push(&mut self, key: &str, value: Out, comment: Option<String>) {
+        if let Out::Map(entries) = self {
+            entries.push(OutEntry {
+                key: key.to_string(),
+                value,
+                comment,
+            });
+        }
+    }
+
+    /// The value at `key` of a mapping.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Out> {
+        match self {
+            Out::Map(entries) => entries
+                .iter_mut()
+                .find(|e| e.key == key)
+                .map(|e| &mut e.value),
+            _ => None,
+        }
+    }
+
+    /// Whether it is an empty mapping or list.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Out::Map(m) if m.is_empty()) || matches!(self, Out::List(l) if l.is_empty())
+    }
+
+    fn is_scalar(&self) -> bool {
+        matches!(self, Out::Str(_) | Out::Bool(_) | Out::Int(_)) || self.is_empty()
+    }
+}
+
+/// A scalar as YAML text: plain when YAML reads it back as the same
+/// string, else quoted.
+fn scalar_text(v: &Out) -> String {
+    match v {
+        Out::Bool(b) => b.to_string(),
+        Out::Int(i) => i.to_string(),
+        Out::Str(s) => {
+            let y = serde_yaml::to_string(s).unwrap_or_default();
+            let y = y.trim_end_matches('\n');
+            if y.contains('\n') || y.starts_with(['|', '>']) || y.is_empty() {
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                y.to_string()
+            }
+        }
+        Out::List(_) => "[]".into(),
+        Out::Map(_) => "{}".into(),
+    }
+}
+
+fn comment_lines(out: &mut String, indent: usize, c: &str) {
+    for l in c.lines() {
+        out.push_str(&format!("{:indent$}# {l}\n", ""));
+    }
+}
+
+fn write_map(out: &mut String, entries: &[OutEntry], indent: usize, first_inline: bool) {
+    for (i, e) in entries.iter().enumerate() {
+        let pad = if i == 0 && first_inline { 0 } else { indent };
+        let key = scalar_text(&Out::Str(e.key.clone()));
+        if e.value.is_scalar() {
+            out.push_str(&format!("{:pad$}{key}: {}", "", scalar_text(&e.value)));
+            if let Some(c) = &e.comment {
+                out.push_str(&format!("   # {}", c.replace('\n', " ")));
+            }
+            out.push('\n');
+            continue;
+        }
+        if let Some(c) = &e.comment {
+            if i == 0 && first_inline {
+                // a comment cannot go between `- ` and the key
+                out.push_str(&format!("{key}:   # {}\n", c.replace('\n', " ")));
+            } else {
+                comment_lines(out, indent, c);
+                out.push_str(&format!("{:indent$}{key}:\n", ""));
+            }
+        } else {
+            out.push_str(&format!("{:pad$}{key}:\n", ""));
+        }
+        write_value(out, &e.value, indent + 2);
+    }
+}
+
+fn write_value(out: &mut String, v: &Out, indent: usize) {
+    match v {
+        Out::Map(entries) => write_map(out, entries, indent, false),
+        Out::List(items) => {
+            for item in items {
+                match item {
+                    Out::Map(entries) if !entries.is_empty() => {
+                        out.push_str(&format!("{:indent$}- ", ""));
+                        write_map(out, entries, indent + 2, true);
+                    }
+                    Out::List(_) if !item.is_empty() => {
+                        out.push_str(&format!("{:indent$}-\n", ""));
+                        write_value(out, item, indent + 2);
+                    }
+                    scalar => out.push_str(&format!("{:indent$}- {}\n", "", scalar_text(scalar))),
+                }
+            }
+        }
+        scalar => out.push_str(&format!("{:indent$}{}\n", "", scalar_text(scalar))),
+    }
+}
+
+/// Render `doc` as a YAML document, `header` as comment lines above it.
+pub fn write_yaml(header: &str, doc: &Out) -> String {
+    let mut out = String::new();
+    comment_lines(&mut out, 0, header);
+    write_value(&mut out, doc, 0);
+    out
+}
+
+/// One YAML scalar for a hand-written document: plain when that reads
+/// back as the same string, quoted otherwise (serde_yaml's choice, so `yes`,
+/// `1234`, `*:0/30` or a leading `#` are quoted).
+pub fn scalar(s: &str) -> String {
+    match serde_yaml::to_string(s) {
+        Ok(out) => {
+            let out = out.strip_suffix('\n').unwrap_or(&out);
+            if out.contains('\n') {
+                // A multi-line block scalar does not fit on a `key: value`
+                // line; JSON escaping is valid YAML.
+                serde_json::to_string(s).unwrap_or_default()
+            } else {
+                out.to_string()
+            }
+        }
+        Err(_) => serde_json::to_string(s).unwrap_or_default(),
+    }
+}
+
+/// One entry of a block-style mapping as written: the key and the source
+/// lines that belong to it (comment lines directly above it included,
+/// trailing blank and comment lines left to the next entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// The key.
+    pub key: String,
+    /// Its lines, each ending in `\n`.
+    pub text: String,
+    /// The lines up to and including the key's own line (comments above
+    /// it included): the header of a block value.
+    pub head: String,
+    /// The value node (for [`chunks`] of a block mapping).
+    pub value: Node,
+    /// Whether the value is written in block style (entries on lines of
+    /// their own below the key), so [`chunks`] can split it further.
+    pub block: bool,
+}
+
+/// The entries of the mapping `map` (a node parsed from `text`), each with
+/// its source text, in order. `None` when the mapping is not in block style
+/// (a `{...}` flow mapping spans lines that cannot be split by key).
+pub fn chunks(text: &str, map: &Node) -> Option<Vec<Chunk>> {
+    let Value::Map(entries) = &map.value else {
+        return None;
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let first_line = |e: &Entry| e.key_mark.line.saturating_sub(1);
+    // Distinct lines per key, or it is a flow mapping.
+    for w in entries.windows(2) {
+        if w[0].key_mark.line >= w[1].key_mark.line {
+            return None;
+        }
+    }
+    if let Some(e) = entries.first() {
+        let l = lines.get(first_line(e)).copied().unwrap_or("");
+        if l[..e.key_mark.column.saturating_sub(1).min(l.len())].contains('{') {
+            return None;
+        }
+    }
+    let is_trivia = |l: &str| {
+        let t = l.trim_start();
+        t.is_empty() || t.starts_with('#')
+    };
+    // Start of each entry, pulled up over the comment lines right above it.
+    let mut starts: Vec<usize> = Vec::with_capacity(entries.len());
+    let mut floor = 0usize;
+    for e in entries {
+        let mut s = first_line(e);
+        while s > floor && {
+            let t = lines[s - 1].trim_start();
+            t.starts_with('#')
+        } {
+            s -= 1;
+        }
+        starts.push(s);
+        floor = first_line(e) + 1;
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let mut end = if i + 1 < entries.len() {
+            starts[i + 1]
+        } else {
+            // The last entry runs while lines are deeper than its key (or
+            // are items of its block sequence), not to the end of a parent.
+            let key_indent = e.key_mark.column.saturating_sub(1);
+            let seq = matches!(e.value.value, Value::Seq(_));
+            let mut j = first_line(e) + 1;
+            while j < lines.len() {
+                let l = lines[j];
+                let indent = l.len() - l.trim_start().len();
+                let belongs = is_trivia(l)
+                    || indent > key_indent
+                    || (seq && indent == key_indent && l.trim_start().starts_with('-'));
+                if !belongs {
+                    break;
+                }
+                j += 1;
+            }
+            j
+        };
+        while end > first_line(e) + 1 && is_trivia(lines[end - 1]) {
+            end -= 1;
+        }
+        let mut text: String = lines[starts[i]..end].concat();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let block = matches!(&e.value.value, Value::Map(_) | Value::Seq(_))
+            && e.value.mark.line > e.key_mark.line;
+        let head: String = lines[starts[i]..=first_line(e).min(lines.len() - 1)].concat();
+        out.push(Chunk {
+            key: e.key.clone(),
+            text,
+            head,
+            block,
+            value: e.value.clone(),
+        });
+    }
+    Some(out)
+}
+
 enum Frame {
     Seq {
         mark: Mark,
@@ -447,6 +724,81 @@ mod tests {
         assert_eq!(top.len(), 3);
         assert_eq!(map(&top[1].value)[0].key, "k");
         assert_eq!(top[1].value.mark.line, 2);
+    }
+
+    #[test]
+    fn writes_commented_yaml_that_reads_back() {
+        let mut vo = Out::map();
+        vo.push("name", Out::str("fedcloud.egi.eu"), None);
+        let mut p = Out::map();
+        p.push("id", Out::str("0123456789"), Some("fedcloud".into()));
+        vo.push("projects", Out::List(vec![p]), None);
+        let mut doc = Out::map();
+        doc.push("schema-version", Out::Int(2), None);
+        doc.push("vos", Out::List(vec![vo]), Some("VOs\nand projects".into()));
+        doc.push("schedule", Out::str("*-*-* 00/6:30:00"), None);
+        doc.push("yes", Out::str("yes"), None);
+        doc.push("on", Out::Bool(true), None);
+        doc.push("empty", Out::List(vec![]), None);
+        doc.push("odd", Out::str("a: b # c"), None);
+        let text = write_yaml("Written by a test.", &doc);
+        assert_eq!(
+            text,
+            "# Written by a test.\nschema-version: 2\n# VOs\n# and projects\nvos:\n  - name: fedcloud.egi.eu\n    projects:\n      - id: '0123456789'   # fedcloud\nschedule: '*-*-* 00/6:30:00'\n'yes': 'yes'\n'on': true\nempty: []\nodd: 'a: b # c'\n"
+        );
+        let back = parse(&text).unwrap();
+        let top = map(&back);
+        assert_eq!(top.len(), 7);
+        let Value::Scalar(s) = &top[6].value.value else {
+            panic!()
+        };
+        assert_eq!(s.text, "a: b # c");
+    }
+
+    #[test]
+    fn scalars_round_trip() {
+        for s in [
+            "plain",
+            "yes",
+            "1234",
+            "*:0/30",
+            "# x",
+            "a: b",
+            "",
+            "robot$sync",
+            "x\ny",
+        ] {
+            let doc = parse(&format!("k: {}\n", scalar(s))).unwrap();
+            let Value::Map(e) = &doc.value else { panic!() };
+            let Value::Scalar(v) = &e[0].value.value else {
+                panic!()
+            };
+            assert_eq!(v.text, s, "{s:?} -> {}", scalar(s));
+            assert!(
+                s.is_empty() || v.kind() == ScalarKind::Str || !v.plain,
+                "{s:?}"
+            );
+        }
+        assert_eq!(scalar("plain"), "plain");
+    }
+
+    #[test]
+    fn chunks_keep_comments_with_the_next_key() {
+        let text = "# head\na: 1\n\n# about b\nb:\n  x: 1   # c\n  # about y\n  y:\n    - 1\n\n# tail\nc: {z: 1}\n";
+        let doc = parse(text).unwrap();
+        let c = chunks(text, &doc).unwrap();
+        assert_eq!(c[0].text, "# head\na: 1\n");
+        assert_eq!(
+            c[1].text,
+            "# about b\nb:\n  x: 1   # c\n  # about y\n  y:\n    - 1\n"
+        );
+        assert!(c[1].block);
+        assert_eq!(c[2].text, "# tail\nc: {z: 1}\n");
+        assert!(!c[2].block);
+        let Value::Map(e) = &doc.value else { panic!() };
+        let inner = chunks(text, &e[1].value).unwrap();
+        assert_eq!(inner[1].text, "  # about y\n  y:\n    - 1\n");
+        assert!(chunks(text, &e[2].value).is_none());
     }
 
     #[test]

@@ -41,11 +41,11 @@
 
 mod catchall;
 mod clouds;
-mod decode;
+pub(crate) mod decode;
 mod error;
 mod files;
-mod format;
-mod model;
+pub(crate) mod format;
+pub mod model;
 mod raw;
 mod secrets;
 pub mod sections;
@@ -57,7 +57,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Auth, AuthMethod, AuthType, CatchAll, Component, Components, Config, CredentialSource,
-    OpenStack, Paths, Site, Vo, DEFAULT_SECRETS_FILE, SCHEMA_VERSION,
+    OpenStack, Paths, Site, Vo, DEFAULT_CRL_SCHEDULE, DEFAULT_EXTRACT_SCHEDULE,
+    DEFAULT_IMAGES_SCHEDULE, DEFAULT_INFO_SCHEDULE, DEFAULT_SECRETS_FILE, DEFAULT_SEND_SCHEDULE,
+    SCHEMA_VERSION,
 };
 pub use show::{show, show_json};
 
@@ -461,47 +463,7 @@ impl Loaded {
                     .hint(format!("{what} {yaml}")),
             )
         };
-        let credential = match &auth.method {
-            AuthMethod::Password {
-                username,
-                user_domain,
-                project,
-            } => Credential::Password {
-                username: username.clone(),
-                user_domain: user_domain.clone(),
-                password: secret.ok_or_else(need)?,
-                project: project.clone(),
-            },
-            AuthMethod::ApplicationCredential { id, name, user } => {
-                Credential::ApplicationCredential {
-                    id: id.clone(),
-                    name: name.clone(),
-                    user: user.clone(),
-                    secret: secret.ok_or_else(need)?,
-                }
-            }
-            AuthMethod::OidcAccessToken {
-                identity_provider,
-                protocol,
-                access_token_file,
-                project,
-            } => {
-                let access_token = match access_token_file {
-                    Some(f) => AccessToken::File(f.clone()),
-                    None => AccessToken::Value(secret.ok_or_else(need)?),
-                };
-                Credential::OidcAccessToken {
-                    identity_provider: identity_provider.clone(),
-                    protocol: protocol.clone(),
-                    access_token,
-                    project: project.clone(),
-                }
-            }
-            AuthMethod::Token { project } => Credential::Token {
-                token: secret.ok_or_else(need)?,
-                project: project.clone(),
-            },
-        };
+        let credential = credential(auth, secret).ok_or_else(need)?;
         let os = &self.config.openstack;
         Ok(CloudAccess {
             auth_url: auth.auth_url.clone(),
@@ -513,6 +475,50 @@ impl Loaded {
             retries: os.retries,
         })
     }
+}
+
+/// The client credential of `auth` with its `secret`; `None` when the
+/// method needs a secret and none is given.
+pub fn credential(auth: &Auth, secret: Option<Secret>) -> Option<Credential> {
+    Some(match &auth.method {
+        AuthMethod::Password {
+            username,
+            user_domain,
+            project,
+        } => Credential::Password {
+            username: username.clone(),
+            user_domain: user_domain.clone(),
+            password: secret?,
+            project: project.clone(),
+        },
+        AuthMethod::ApplicationCredential { id, name, user } => Credential::ApplicationCredential {
+            id: id.clone(),
+            name: name.clone(),
+            user: user.clone(),
+            secret: secret?,
+        },
+        AuthMethod::OidcAccessToken {
+            identity_provider,
+            protocol,
+            access_token_file,
+            project,
+        } => {
+            let access_token = match access_token_file {
+                Some(f) => AccessToken::File(f.clone()),
+                None => AccessToken::Value(secret?),
+            };
+            Credential::OidcAccessToken {
+                identity_provider: identity_provider.clone(),
+                protocol: protocol.clone(),
+                access_token,
+                project: project.clone(),
+            }
+        }
+        AuthMethod::Token { project } => Credential::Token {
+            token: secret?,
+            project: project.clone(),
+        },
+    })
 }
 
 /// Scope a site-wide credential to a VO's project (application credentials

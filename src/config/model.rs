@@ -269,7 +269,7 @@ pub struct Vo {
 }
 
 /// Local paths (all absolute).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     /// Image cache (downloads, conversion).
     pub image_data: PathBuf,

@@ -349,7 +349,7 @@ fn vo_rules() {
         errs,
         [
             "appliance.yaml:13:26: vos[0].projects[1]: project p1 is listed twice (first on line 13)",
-            "appliance.yaml:14:5: vos[1].name: `b b` is not a VO name (no spaces allowed)",
+            "appliance.yaml:14:5: vos[1].name: `b b` is not a VO name APEL records can carry: ` ` is white space or a control character; APEL strips values and a line break ends a record line; use the VO's registered name (letters, digits, `.`, `-`, `_`), e.g. `vo.access.egi.eu`",
             "appliance.yaml:17:16: vos[2].projects[0]: project p1 already serves VO `a` (line 13); a project serves one VO: accounting and the information system map projects to VOs",
             "appliance.yaml:19:16: vos[3].projects[0]: missing `id` or `name`; e.g. `- id: <project id>`",
             "appliance.yaml:20:5: vos[4].projects: missing required key `projects`",

@@ -957,15 +957,16 @@ impl Seen {
     }
 }
 
+/// A VO name the accounting records can carry unchanged (the same rule as
+/// the `voms.json` and Keystone-property VOs, see [`crate::accounting::vo`]).
 fn check_vo_name(name: &str, path: &str, d: &mut Diag) -> bool {
-    if name.is_empty() || name.chars().any(char::is_whitespace) {
-        d.error(
-            path,
-            format!("`{name}` is not a VO name (no spaces allowed)"),
-        );
-        return false;
+    match crate::accounting::check_vo_name(name) {
+        Ok(()) => true,
+        Err(e) => {
+            d.error_hint(path, e.to_string(), crate::accounting::vo::VO_NAME_RULE);
+            false
+        }
     }
-    true
 }
 
 fn config_vos(

@@ -408,17 +408,32 @@ pub struct Downloaded {
 }
 
 impl Fetcher {
+    /// Clients trusting the system roots plus `ca_dir`, following `https`
+    /// and `http` for every place (lists, images, registries), never any
+    /// other scheme, also on redirects. For callers whose URLs may use
+    /// plain http by convention (CRLs, verified by their signature) or
+    /// that apply `images.allow-http` themselves; the image flow uses
+    /// [`Fetcher::with_allow_http`].
+    pub fn new(ca_dir: Option<&Path>, limits: Limits) -> Result<Fetcher, String> {
+        let all = AllowHttp {
+            lists: true,
+            images: true,
+            registries: true,
+        };
+        Fetcher::with_allow_http(ca_dir, limits, all)
+    }
+
     /// Clients trusting the system roots plus `ca_dir`, following `http`
-    /// only where `allow_http` says.
-    pub fn new(
+    /// only where `allow_http` says (`https` everywhere; no other scheme,
+    /// also on redirects).
+    pub fn with_allow_http(
         ca_dir: Option<&Path>,
         limits: Limits,
         allow_http: AllowHttp,
     ) -> Result<Fetcher, String> {
         let certs = ca_dir.map(ca_dir_certs).unwrap_or_default();
         let build = |http: Http| {
-            let mut b = reqwest::Client::builder()
-                .use_native_tls()
+            let mut b = crate::tls::reqwest_builder()
                 .user_agent(crate::openstack::http::USER_AGENT)
                 .connect_timeout(limits.connect_timeout)
                 .read_timeout(limits.rate_window)
@@ -442,6 +457,27 @@ impl Fetcher {
         match place.http(self.allow_http) {
             Http::Allowed => self.with_http.clone(),
             Http::Refused => self.https_only.clone(),
+        }
+    }
+
+    /// The HTTP client that follows `https` and `http` (and no other
+    /// scheme, also on redirects), whatever `images.allow-http` says.
+    pub fn client(&self) -> reqwest::Client {
+        self.with_http.clone()
+    }
+
+    /// The bytes of a list source: a local file is read (`file:`), a URL
+    /// fetched with [`Fetcher::get_list`].
+    pub async fn get_source(
+        &self,
+        source: &crate::config::sections::images::ListSource,
+        token: Option<&Secret>,
+    ) -> Result<Vec<u8>, FetchError> {
+        match source {
+            crate::config::sections::images::ListSource::Url(u) => self.get_list(u, token).await,
+            crate::config::sections::images::ListSource::File(f) => {
+                std::fs::read(f).map_err(|e| FetchError::io(f, e))
+            }
         }
     }
 

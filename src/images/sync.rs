@@ -278,14 +278,11 @@ pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
         ListSource::Url(u) => crate::openstack::error::redact_url(u),
         ListSource::File(f) => f.display().to_string(),
     };
-    let body = match &sub.source {
-        ListSource::Url(u) => ctx.fetcher.get_list(u, src.token.as_ref()).await,
-        ListSource::File(f) => std::fs::read(f).map_err(|e| FetchError::Io {
-            path: f.clone(),
-            source: e,
-        }),
-    }
-    .map_err(|e| failure("download", format!("list {}: {e}", sub.name), e.remedy()))?;
+    let body = ctx
+        .fetcher
+        .get_source(&sub.source, src.token.as_ref())
+        .await
+        .map_err(|e| failure("download", format!("list {}: {e}", sub.name), e.remedy()))?;
     let v = smime::verify(&body, &ctx.ca_dir, ctx.now, ctx.relax()).map_err(|e| {
         failure(
             "signature",

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use foreign_types::ForeignTypeRef;
-use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslRef, SslVerifyMode, SslVersion};
+use openssl::ssl::{SslFiletype, SslRef, SslVerifyMode, SslVersion};
 use openssl::x509::store::X509Lookup;
 use openssl::x509::X509NameRef;
 use url::Url;
@@ -101,7 +101,7 @@ pub async fn probe(endpoint: &Url, tls: &Tls, timeout: Duration) -> Result<CaInf
     let host = endpoint.host_str().ok_or(ProbeError::NotHttps)?.to_string();
     let port = endpoint.port_or_known_default().unwrap_or(443);
     let setup = |e: openssl::error::ErrorStack| ProbeError::Setup(e.to_string());
-    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+    let mut b = crate::tls::openssl_connector().map_err(setup)?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(setup)?;
     if tls.insecure {
@@ -128,7 +128,7 @@ pub async fn probe(endpoint: &Url, tls: &Tls, timeout: Duration) -> Result<CaInf
         .trim_end_matches(']')
         .to_string();
     let work = async {
-        let tcp = tokio::net::TcpStream::connect((name.as_str(), port))
+        let tcp = crate::dns::connect(&name, port)
             .await
             .map_err(|e| ProbeError::Handshake(addr.clone(), e.to_string()))?;
         let ssl = connector

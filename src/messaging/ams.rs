@@ -296,8 +296,7 @@ fn is_cert_name(path: &Path) -> bool {
 }
 
 fn builder(limits: &Limits, roots: &[reqwest::Certificate]) -> reqwest::ClientBuilder {
-    let mut b = reqwest::Client::builder()
-        .use_native_tls()
+    let mut b = crate::tls::reqwest_builder()
         .user_agent(USER_AGENT)
         .timeout(limits.timeout)
         .connect_timeout(limits.timeout)

@@ -1,7 +1,7 @@
 //! The HTTP transport of the OpenStack client: one `reqwest` client per
 //! [`CloudAccess`], TLS trust, the retry policy and [`Limits`].
 //!
-//! * TLS: the system roots (native-tls, i.e. the system OpenSSL store) plus
+//! * TLS: the system roots ([`crate::tls`]: `/etc/ssl/certs`) plus
 //!   every certificate of `ca_file` (a PEM bundle) and of `ca_dir` (an
 //!   IGTF-style hashed directory: `<hash>.0`..`<hash>.9` and `*.pem`; CRLs
 //!   `*.r0` and other files are skipped and counted). `insecure` turns
@@ -239,8 +239,8 @@ impl Http {
     pub fn new(access: &CloudAccess, limits: Limits) -> Result<Self, Error> {
         let (ders, trust) = load_trust(&access.tls)?;
         let connect_timeout = limits.connect_timeout.min(access.timeout);
-        let mut b = reqwest::Client::builder()
-            .use_native_tls()
+        // System roots explicitly (crate::tls), never OpenSSL's compiled-in path.
+        let mut b = crate::tls::reqwest_builder()
             .user_agent(USER_AGENT)
             .timeout(access.timeout)
             .connect_timeout(connect_timeout)

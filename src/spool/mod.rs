@@ -161,6 +161,12 @@ pub enum SpoolError {
         /// Names tried.
         attempts: u32,
     },
+    /// [`QueueSimple::insert`]: another element already has this name.
+    #[error("spool element {name} already exists with other content; nothing was overwritten")]
+    NameTaken {
+        /// The name.
+        name: ElementName,
+    },
 }
 
 /// An element's name, `DDDDDDDD/SSSSSSSSMMMMMR` (the AMS `empaid`).
@@ -192,6 +198,13 @@ impl ElementName {
     /// The element file, 14 hex digits.
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// When the element was added: the time its name encodes.
+    pub fn time(&self) -> SystemTime {
+        let secs = u64::from_str_radix(&self.file[..8], 16).unwrap_or(0);
+        let micros = u64::from_str_radix(&self.file[8..13], 16).unwrap_or(0);
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros.min(999_999))
     }
 }
 
@@ -395,6 +408,75 @@ impl QueueSimple {
         })?;
         sync_dir(&dir_path)?;
         Ok(name)
+    }
+
+    /// Adds `data` under exactly `name`: takes over an element of another
+    /// dirq queue (a legacy spool), keeping its name, which is its age and
+    /// its AMS `empaid`, so it is sent in its turn. Durable when this
+    /// returns. `Ok(true)`: added; `Ok(false)`: an element of that name
+    /// with the same bytes is already here (a repeated take-over); another
+    /// element of that name is [`SpoolError::NameTaken`], and nothing is
+    /// overwritten.
+    pub fn insert(&self, name: &ElementName, data: &[u8]) -> Result<bool, SpoolError> {
+        let dir_path = self.root.join(&name.dir);
+        let target = dir_path.join(&name.file);
+        if let Ok(existing) = fs::read(&target) {
+            return if existing == data {
+                Ok(false)
+            } else {
+                Err(SpoolError::NameTaken { name: name.clone() })
+            };
+        }
+        let tmp = dir_path.join(format!("{}{TEMPORARY_SUFFIX}", name.file));
+        let mut file = loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o666)
+                .open(&tmp)
+            {
+                Ok(file) => break file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.make_intermediate_dir(&dir_path)?
+                }
+                // left by an interrupted take-over of this very element
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::remove_file(&tmp)
+                    .map_err(|source| SpoolError::Remove {
+                        path: tmp.clone(),
+                        source,
+                    })?,
+                Err(source) => return Err(SpoolError::Write { path: tmp, source }),
+            }
+        };
+        let written = (|| {
+            if let Some(mask) = self.umask {
+                file.set_permissions(Permissions::from_mode(0o666 & !mask))?;
+            }
+            file.write_all(data)?;
+            file.sync_all()
+        })();
+        drop(file);
+        if let Err(source) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(SpoolError::Write { path: tmp, source });
+        }
+        let linked = fs::hard_link(&tmp, &target);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(SpoolError::NameTaken { name: name.clone() })
+            }
+            Err(source) => {
+                return Err(SpoolError::Link {
+                    from: tmp,
+                    to: target,
+                    source,
+                })
+            }
+        }
+        sync_dir(&dir_path)?;
+        Ok(true)
     }
 
     /// dirq's `_name()`: `%08x%05x%01x` of seconds, microseconds and
@@ -720,6 +802,32 @@ mod tests {
         assert_eq!(q.next_name(&clock), "6b02e26500000a");
         // a clock going backwards does not make names go backwards
         assert_eq!(q.next_name(&|| at(1, 0)), "6b02e26500001a");
+    }
+
+    #[test]
+    fn insert_keeps_the_name_and_never_overwrites() {
+        let tmp = tempfile::tempdir().unwrap();
+        let q = QueueSimple::open(tmp.path(), Options::default()).unwrap();
+        let n = ElementName::parse("5ec2a3c0/5ec2a3c4012340").unwrap();
+        assert!(q.insert(&n, b"one").unwrap());
+        assert!(!q.insert(&n, b"one").unwrap(), "same bytes: already there");
+        assert!(matches!(
+            q.insert(&n, b"two"),
+            Err(SpoolError::NameTaken { .. })
+        ));
+        assert_eq!(q.names().unwrap(), vec![n.clone()]);
+        assert!(q.lock(&n).unwrap());
+        assert_eq!(q.get(&n).unwrap(), b"one");
+        assert_eq!(
+            n.time(),
+            UNIX_EPOCH + Duration::from_secs(0x5ec2_a3c4) + Duration::from_micros(0x01234)
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("5ec2a3c0"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|f| f.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! `2024-05-01 10:00:01.123456+00:00`), written atomically with mode 0600.
 //! When a project has none yet, cASO's `<caso spooldir>/lastrun.<project>`
 //! (by id, then by name: cASO names the file after the project as
-//! configured) is imported, so a site switches from cASO without a gap or a
-//! double count. A mark never moves backwards ([`LastRunStore::advance`]).
+//! configured) is imported, else cASO's global `lastrun` (the one file of
+//! cASO before 1.4.1, which later versions fall back to in the same way;
+//! spec legacy-appliance.md §3.1), so a site switches from cASO without a
+//! gap or a double count. A mark never moves backwards
+//! ([`LastRunStore::advance`]).
 //!
 //! The caller advances a project's mark only after every message of that
 //! project is durably in the spool, and never after a failed extraction.
@@ -70,9 +73,12 @@ pub struct LastRunStore {
     caso_dir: Option<PathBuf>,
 }
 
+/// cASO's global lastrun file (before 1.4.1; read as a fallback after).
+pub const GLOBAL: &str = "lastrun";
+
 /// File name of a project's mark (`lastrun.<project>`, as cASO). Anything
 /// that could leave the directory is replaced by `_`.
-fn file_name(project: &str) -> String {
+pub fn file_name(project: &str) -> String {
     let safe: String = project
         .chars()
         .map(|c| if c == '/' || c == '\0' { '_' } else { c })
@@ -151,7 +157,8 @@ impl LastRunStore {
         self.dir.join(file_name(project_id))
     }
 
-    /// The project's mark: ours, else cASO's by id, else by `name`.
+    /// The project's mark: ours, else cASO's by id, else by `name`, else
+    /// cASO's global `lastrun`.
     pub fn get(
         &self,
         project_id: &str,
@@ -167,8 +174,12 @@ impl LastRunStore {
         let Some(caso) = &self.caso_dir else {
             return Ok(None);
         };
-        for key in std::iter::once(project_id).chain(name) {
-            let p = caso.join(file_name(key));
+        let files = std::iter::once(project_id)
+            .chain(name)
+            .map(file_name)
+            .chain(std::iter::once(GLOBAL.to_string()));
+        for f in files {
+            let p = caso.join(f);
             if let Some(at) = read(&p)? {
                 return Ok(Some(LastRun {
                     at,
@@ -248,6 +259,21 @@ mod tests {
             .advance("p1", t - chrono::Duration::seconds(1))
             .unwrap());
         assert_eq!(store.get("p1", None).unwrap().unwrap().at, t);
+    }
+
+    #[test]
+    fn caso_global_lastrun_is_the_last_resort() {
+        let dir = tempfile::tempdir().unwrap();
+        let caso = dir.path().join("caso");
+        std::fs::create_dir_all(&caso).unwrap();
+        std::fs::write(caso.join("lastrun"), "2020-08-20 04:14:09.018277+00:00").unwrap();
+        let store = LastRunStore::new(dir.path().join("state"), Some(caso.clone()));
+        let got = store.get("p1", Some("alpha")).unwrap().unwrap();
+        assert_eq!(got.origin, Origin::Caso(caso.join("lastrun")));
+        assert_eq!(format(&got.at), "2020-08-20 04:14:09.018277+00:00");
+        std::fs::write(caso.join("lastrun.alpha"), "2021-01-01 00:00:00+00:00").unwrap();
+        let got = store.get("p1", Some("alpha")).unwrap().unwrap();
+        assert_eq!(got.origin, Origin::Caso(caso.join("lastrun.alpha")));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Local state under `paths.state` (`/var/lib/fedcloud-appliance`): run
 //! locks and atomic file writes. Every flow keeps its own files below its
-//! own subdirectory (`accounting/`, `images/`, `info/`).
+//! own subdirectory (`accounting/`, `images/`, `info/`); `runs/` holds the
+//! record of each scheduled job's last run ([`runs`]).
 
 pub mod lastrun;
+pub mod runs;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -103,6 +105,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
+}
+
+/// The system user and group of the appliance's jobs.
+pub const SYSTEM_USER: &str = "appliance";
+
+/// Who owns a file the appliance writes (PLAN: `appliance.yaml`
+/// root:appliance 0640; secrets, host key, state and spool
+/// appliance:appliance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// `root:appliance` (read by the jobs, written by root).
+    RootGroup,
+    /// `appliance:appliance`.
+    User,
+}
+
+/// Give `path` to [`SYSTEM_USER`] as `owner` says, when this process runs
+/// as root and the user (and group) exist; otherwise leave it as it is
+/// (tests and development run as root without that user). `Ok(true)`
+/// when ownership was changed.
+pub fn set_owner(path: &Path, owner: Owner) -> std::io::Result<bool> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(false);
+    }
+    let name = std::ffi::CString::new(SYSTEM_USER).expect("no NUL");
+    // SAFETY: `name` is a valid C string; the returned records are read at
+    // once, before any other call that could reuse their storage.
+    let (uid, gid) = unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        let gr = libc::getgrnam(name.as_ptr());
+        if pw.is_null() || gr.is_null() {
+            return Ok(false);
+        }
+        ((*pw).pw_uid, (*gr).gr_gid)
+    };
+    let uid = match owner {
+        Owner::RootGroup => 0,
+        Owner::User => uid,
+    };
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    Ok(true)
 }
 
 #[cfg(test)]

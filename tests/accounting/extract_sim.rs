@@ -474,6 +474,73 @@ fn vo_sources_and_a_project_without_vo() {
     assert!(bad["error"].as_str().unwrap().contains("is not listed in"));
 }
 
+/// A VO the records cannot carry (issue #14 item 14), from the Keystone
+/// property or from a voms.json, is never sent mangled: the project fails
+/// alone with the reason (its lastrun stays, so nothing is lost once the
+/// property is fixed), and a voms.json with such a VO is refused whole.
+#[test]
+fn vo_names_apel_cannot_carry_are_refused_not_mangled() {
+    let mut data = Dataset::synthetic(30, 3, Utc::now());
+    data.projects[2]["VO"] = "vo:x%%.example".into();
+    let ids = project_ids(&data);
+    let s = sim(&data);
+    let dir = tempfile::tempdir().unwrap();
+    data.projects[2]["VO"] = "vo.table.example".into();
+    let config = sim_config(
+        dir.path(),
+        &format!("{}v3", s.url()),
+        &data,
+        "  vo-source: property\n",
+    );
+    let (code, report) = run_json(&config, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let bad = report["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == ids[2].as_str())
+        .unwrap();
+    assert_eq!(bad["ok"], false);
+    let e = bad["error"].as_str().unwrap();
+    assert!(
+        e.contains("Keystone property `VO`") && e.contains("`vo:x%%.example` is not a VO name"),
+        "{e}"
+    );
+    for body in spool_bodies(&dir.path().join("spool")) {
+        assert!(!body.contains("vo:x"), "{body}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let voms = dir.path().join("voms.json");
+    std::fs::write(
+        &voms,
+        format!(r#"{{"vö.example": {{"projects": ["{}"]}}}}"#, ids[0]),
+    )
+    .unwrap();
+    let config = sim_config(
+        dir.path(),
+        &format!("{}v3", s.url()),
+        &data,
+        &format!("  vo-source: voms-json\n  voms-json: {}\n", voms.display()),
+    );
+    let out = appliance()
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "accounting",
+            "extract",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("voms.json") && stderr.contains("`vö.example` is not a VO name"),
+        "{stderr}"
+    );
+    assert!(spool_bodies(&dir.path().join("spool")).is_empty());
+}
+
 /// cASO's `lastrun.<project>` files are picked up (by id or name) so a
 /// site switching from cASO has no gap; ours then take over.
 #[test]

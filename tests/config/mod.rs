@@ -145,6 +145,8 @@ golden! {
     golden_inline_secret => "inline-secret",
     golden_auth_and_cloud => "auth-and-cloud",
     golden_duplicate_vo => "duplicate-vo",
+    golden_vo_names => "vo-names",
+    golden_vo_names_catch_all => "vo-names-catch-all",
     golden_schema_version => "schema-version",
     golden_many_errors => "many-errors",
     golden_catch_all_conflict => "catch-all-conflict",

@@ -116,7 +116,7 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
             registries: true,
             ..AllowHttp::default()
         };
-        let fetcher = Fetcher::new(None, Limits::default(), registries).unwrap();
+        let fetcher = Fetcher::with_allow_http(None, Limits::default(), registries).unwrap();
         let (url, auth) = hb.blob_access(a, &layer).await.unwrap();
         let want = Want::Sha256(layer.digest.strip_prefix("sha256:").unwrap());
         let f = fetcher

@@ -163,6 +163,25 @@ impl Pki {
         )
     }
 
+    /// Like [`Pki::issue`], valid from `days.start` to `days.end` days from
+    /// now (negative: in the past).
+    pub fn issue_valid(
+        &self,
+        file_stem: &str,
+        dn: &str,
+        usage: Usage,
+        days: std::ops::Range<i64>,
+    ) -> Issued {
+        issue(
+            self.dir.path(),
+            file_stem,
+            &self.ca,
+            &dn_name(dn),
+            usage,
+            days,
+        )
+    }
+
     /// The CA as a reqwest root certificate.
     pub fn root(&self) -> reqwest::Certificate {
         reqwest::Certificate::from_pem(&self.ca.cert_pem()).expect("reqwest root certificate")

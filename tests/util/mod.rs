@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -64,4 +66,14 @@ pub fn appliance() -> assert_cmd::Command {
         .env_remove("APPLIANCE_LOG")
         .env_remove("JOURNAL_STREAM");
     cmd
+}
+
+/// Start a test server with `serve` on a free loopback port, on the shared
+/// test runtime (it outlives blocking CLI runs).
+pub fn serve_on_loopback<T>(serve: impl FnOnce(tokio::net::TcpListener) -> T) -> T {
+    let handle = fedcloud_appliance::testsrv::runtime();
+    let _g = handle.enter();
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    serve(tokio::net::TcpListener::from_std(std_l).unwrap())
 }

@@ -349,6 +349,12 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         to: lastrun::format(&to),
         projects,
     };
+    crate::state::runs::note_summary(format!(
+        "{} project(s), {} failed; {} message(s) spooled",
+        report.projects.len(),
+        report.projects.iter().filter(|p| !p.ok).count(),
+        report.projects.iter().map(|p| p.messages).sum::<usize>()
+    ));
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -405,6 +411,7 @@ pub fn parse_voms_json(text: &str) -> Result<HashMap<String, String>, String> {
         .ok_or("the top level is not an object of VOs")?;
     let mut out = HashMap::new();
     for (vo, entry) in obj {
+        accounting::check_vo_name(vo).map_err(|e| e.to_string())?;
         let mut add = |p: &serde_json::Value| {
             if let Some(p) = p.as_str() {
                 out.insert(p.to_string(), vo.clone());
@@ -700,7 +707,15 @@ async fn project_vo(
                 .await
                 .context("reading the project from Keystone for its VO property")?;
             match p.property(key).map(str::trim).filter(|v| !v.is_empty()) {
-                Some(v) => v.to_string(),
+                Some(v) => {
+                    accounting::check_vo_name(v).map_err(|e| {
+                        anyhow::anyhow!(
+                            "project {project_id}: Keystone property `{key}`: {e}; {}",
+                            accounting::vo::VO_NAME_RULE
+                        )
+                    })?;
+                    v.to_string()
+                }
                 None => anyhow::bail!(
                     "project {project_id} has no VO: Keystone property `{key}` is not set; set it with \
                      `openstack project set --property {key}=<vo> {project_id}` (or use accounting.vo-source: config)"
@@ -886,6 +901,9 @@ mod tests {
             ]
         );
         assert!(parse_voms_json("[]").is_err());
+        let e = parse_voms_json(r#"{"vo.a": {"projects": ["p1"]}, "vo:b": {"projects": ["p2"]}}"#)
+            .unwrap_err();
+        assert!(e.contains("`vo:b` is not a VO name"), "{e}");
     }
 
     #[test]

@@ -164,6 +164,17 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
             tracing::warn!(file = %s.state_file.display(), error = %e, "could not record the run for `accounting status`");
         }
     }
+    crate::state::runs::note_summary(format!(
+        "{} sent, {} quarantined, {} left in the spool{}",
+        report.sent,
+        report.quarantined.len(),
+        report.left,
+        report
+            .error
+            .as_deref()
+            .map(|e| format!("; stopped: {e}"))
+            .unwrap_or_default()
+    ));
     print_report(g, &report)?;
     if let Some(e) = &report.error {
         tracing::error!(error = %e, left = report.left, "send stopped; the messages not sent stay in the spool");

@@ -1,0 +1,457 @@
+//! Integration tests: `appliance crl refresh` (issue #11 point 2) against
+//! the project's file server (in-process, port 0), with CRLs made by
+//! `openssl ca` from the image tests' PKI (spec image-sync §2.4): a new CRL
+//! is installed and then revokes the endorser in `appliance images verify`;
+//! a CRL signed by another CA with the same name, a truncated CRL, a 404
+//! and a `file:` URL all keep the CRL in place.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fedcloud_appliance::testsrv::files;
+use serde_json::Value;
+
+use crate::images::lists::{list_json, Img};
+use crate::images::pki::{pki, CA_DN, ENDORSER_DN};
+use crate::util::{appliance, serve_on_loopback};
+
+/// A test's own CA directory, CRL authority, file server and configuration
+/// (the status tests use it too).
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    /// The CA directory (`paths.ca-dir`).
+    pub(crate) certs: PathBuf,
+    /// Served by the file server.
+    www: PathBuf,
+    files: files::FilesServer,
+    /// OpenSSL subject hash of the test CA.
+    pub(crate) hash: String,
+}
+
+const CRL_CNF: &str = "[ ca ]\ndefault_ca = testca\n[ testca ]\ndatabase = DB/index.txt\ncrlnumber = DB/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\ncertificate = CERT.pem\nprivate_key = CERT.key\n";
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed for the CRL tests");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+impl World {
+    pub(crate) fn new() -> World {
+        let p = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Our own CRL databases: the test CA (`ca`) and an impostor CA with
+        // the same name and another key (`other`).
+        for who in ["ca", "other"] {
+            for ext in ["pem", "key"] {
+                std::fs::copy(
+                    p.dir.join(format!("{who}.{ext}")),
+                    d.join(format!("{who}.{ext}")),
+                )
+                .unwrap();
+            }
+            let db = d.join(format!("db-{who}"));
+            std::fs::create_dir_all(&db).unwrap();
+            std::fs::write(db.join("index.txt"), "").unwrap();
+            std::fs::write(db.join("crlnumber"), "1000\n").unwrap();
+            std::fs::write(
+                d.join(format!("crl-{who}.cnf")),
+                CRL_CNF
+                    .replace("DB", &format!("db-{who}"))
+                    .replace("CERT", who),
+            )
+            .unwrap();
+        }
+        std::fs::copy(p.dir.join("endorser.pem"), d.join("endorser.pem")).unwrap();
+        let hash = String::from_utf8(openssl(d, &["x509", "-hash", "-noout", "-in", "ca.pem"]))
+            .unwrap()
+            .trim()
+            .to_string();
+        let certs = d.join("certificates");
+        let www = d.join("www");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::copy(d.join("ca.pem"), certs.join("TestGridCA.pem")).unwrap();
+        std::os::unix::fs::symlink("TestGridCA.pem", certs.join(format!("{hash}.0"))).unwrap();
+        let files = serve_on_loopback(|l| {
+            files::serve(
+                l,
+                files::FilesOptions {
+                    root: www.clone(),
+                    token: None,
+                },
+            )
+            .unwrap()
+        });
+        let w = World {
+            dir,
+            certs,
+            www,
+            files,
+            hash,
+        };
+        // A current CRL that revokes nothing, as fetch-crl left it.
+        let first = w.gencrl("ca");
+        std::fs::write(w.crl_file(), first).unwrap();
+        w.set_crl_url(&w.url("crl/testgridca.crl"));
+        // The signed list `images verify` checks.
+        let body = list_json(
+            "bbbbbbbb-0000-0000-0000-0000000000c1",
+            "20260101000001",
+            "2499-12-31T22:00:00Z",
+            ENDORSER_DN,
+            &[Img::new(
+                "cccccccc-0000-0000-0000-000000000001",
+                w.url("img"),
+                b"x",
+            )],
+        );
+        std::fs::write(
+            w.www.join("crl-test.list"),
+            p.sign(&body, "endorser", false),
+        )
+        .unwrap();
+        w
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.files.server.addr())
+    }
+
+    pub(crate) fn crl_file(&self) -> PathBuf {
+        self.certs.join(format!("{}.r0", self.hash))
+    }
+
+    fn set_crl_url(&self, url: &str) {
+        std::fs::write(self.certs.join("TestGridCA.crl_url"), format!("{url}\n")).unwrap();
+    }
+
+    /// A CRL (PEM) signed by `who` (`ca` or `other`).
+    pub(crate) fn gencrl(&self, who: &str) -> Vec<u8> {
+        self.gencrl_with(who, &[])
+    }
+
+    /// A CRL (PEM) signed by `who`, with more `openssl ca` arguments
+    /// (e.g. `-crlsec 1` for one that is stale a second later).
+    pub(crate) fn gencrl_with(&self, who: &str, extra: &[&str]) -> Vec<u8> {
+        let cnf = format!("crl-{who}.cnf");
+        let mut args = vec!["ca", "-config", cnf.as_str(), "-gencrl"];
+        args.extend_from_slice(extra);
+        openssl(self.dir.path(), &args)
+    }
+
+    /// Revoke the endorser in the test CA's database.
+    fn revoke_endorser(&self) {
+        openssl(
+            self.dir.path(),
+            &["ca", "-config", "crl-ca.cnf", "-revoke", "endorser.pem"],
+        );
+    }
+
+    /// Serve `bytes` where the CA's `.crl_url` points.
+    pub(crate) fn serve_crl(&self, bytes: &[u8]) {
+        std::fs::create_dir_all(self.www.join("crl")).unwrap();
+        std::fs::write(self.www.join("crl/testgridca.crl"), bytes).unwrap();
+    }
+
+    fn config(&self) -> PathBuf {
+        let d = self.dir.path();
+        let yaml = format!(
+            "schema-version: 2
+site:
+  gocdb: TEST-SITE
+  endpoint: https://keystone.test.example:5000/v3
+openstack:
+  auth:
+    type: password
+    username: fedcloud
+    user-domain-name: Default
+secrets-file: {d}/secrets.yaml
+vos:
+  - name: vo.alpha.example
+    projects:
+      - id: 0123456789abcdef0123456789abcdef
+paths:
+  image-data: {d}/image-data
+  spool: {d}/spool
+  state: {d}/state
+  ca-dir: {certs}
+images:
+  subscriptions:
+    - name: crl-test
+      url: {list}
+      endorser:
+        dn: \"{ENDORSER_DN}\"
+        ca: \"{CA_DN}\"
+",
+            d = d.display(),
+            certs = self.certs.display(),
+            list = self.url("crl-test.list"),
+        );
+        let path = d.join("appliance.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        crate::messaging::write_private(&d.join("secrets.yaml"), b"openstack:\n  password: x\n");
+        path
+    }
+
+    /// `appliance [--json] crl refresh ARGS`: exit code and stdout.
+    fn refresh(&self, json: bool, args: &[&str]) -> (i32, String) {
+        let mut cmd = appliance();
+        cmd.arg("--config").arg(self.config());
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.args(["crl", "refresh"]).args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    fn refresh_json(&self, args: &[&str]) -> (i32, Value) {
+        let mut cmd = appliance();
+        let out = cmd
+            .arg("--config")
+            .arg(self.config())
+            .args(["--json", "crl", "refresh"])
+            .args(args)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "crl refresh --json: {e}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+
+    /// `appliance images verify`: exit code and output.
+    fn verify(&self) -> (i32, String) {
+        let out = appliance()
+            .arg("--config")
+            .arg(self.config())
+            .args(["images", "verify"])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+fn der(pem: &[u8]) -> Vec<u8> {
+    openssl::x509::X509Crl::from_pem(pem)
+        .unwrap()
+        .to_der()
+        .unwrap()
+}
+
+/// The acceptance test: a new CRL (served as DER) is installed, in PEM, and
+/// from then on `images verify` refuses the list of the revoked endorser.
+#[test]
+fn a_new_crl_is_installed_and_revokes_the_signer_in_images_verify() {
+    let w = World::new();
+    let (code, out) = w.verify();
+    assert_eq!(code, 0, "the list verifies before the revocation: {out}");
+
+    w.revoke_endorser();
+    let new = w.gencrl("ca");
+    w.serve_crl(&der(&new));
+    let (code, report) = w.refresh_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let ca = &report["cas"][0];
+    assert_eq!(ca["status"], "updated", "{report:#}");
+    assert_eq!(ca["crl"]["revoked"], 1, "{report:#}");
+    assert_eq!(ca["previous"]["revoked"], 0, "{report:#}");
+    assert_eq!(ca["freshness"], "fresh");
+    assert_eq!(ca["crl_file"], format!("{}.r0", w.hash));
+    assert_eq!(report["summary"]["updated"], 1);
+    let installed = std::fs::read(w.crl_file()).unwrap();
+    assert!(installed.starts_with(b"-----BEGIN X509 CRL-----"));
+    assert_eq!(
+        der(&installed),
+        der(&new),
+        "the served CRL is the one in place"
+    );
+
+    let (code, out) = w.verify();
+    assert_ne!(
+        code, 0,
+        "the revoked endorser's list must be refused: {out}"
+    );
+    assert!(out.contains("revoked"), "{out}");
+
+    // The run is recorded for `appliance status`.
+    let rec: Value = serde_json::from_slice(
+        &std::fs::read(w.dir.path().join("state/runs/crl-refresh.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["job"], "crl-refresh");
+    assert_eq!(rec["outcome"], "success");
+    assert_eq!(rec["exit_code"], 0);
+    assert!(
+        rec["summary"].as_str().unwrap().contains("1 updated"),
+        "{rec:#}"
+    );
+
+    // The same CRL again: unchanged, the file is not rewritten.
+    let before = std::fs::metadata(w.crl_file()).unwrap().modified().unwrap();
+    let (code, out) = w.refresh(false, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("unchanged"), "{out}");
+    assert_eq!(
+        std::fs::metadata(w.crl_file()).unwrap().modified().unwrap(),
+        before
+    );
+}
+
+/// A CRL signed by another CA of the same name, a truncated CRL, a 404 and
+/// a `file:` URL: each fails with its reason and remedy (exit 1), and the
+/// CRL in place stays, byte for byte.
+#[test]
+fn a_bad_crl_keeps_the_one_in_place() {
+    let w = World::new();
+    w.revoke_endorser();
+    let good = w.gencrl("ca");
+    let before = std::fs::read(w.crl_file()).unwrap();
+    let forged = w.gencrl("other");
+    type Arrange<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Arrange, &str)> = vec![
+        (
+            "signed by another CA",
+            Box::new(|| w.serve_crl(&forged)),
+            "signature does not verify",
+        ),
+        (
+            "truncated",
+            Box::new(|| w.serve_crl(&good[..good.len() / 2])),
+            "not a CRL",
+        ),
+        (
+            "404",
+            Box::new(|| {
+                let _ = std::fs::remove_file(w.www.join("crl/testgridca.crl"));
+            }),
+            "404",
+        ),
+        (
+            "file: URL",
+            Box::new(|| {
+                let p = w.dir.path().join("local.crl");
+                std::fs::write(&p, &good).unwrap();
+                w.set_crl_url(&format!("file://{}", p.display()));
+            }),
+            "only http and https",
+        ),
+    ];
+    for (what, arrange, reason) in cases {
+        arrange();
+        let (code, report) = w.refresh_json(&[]);
+        assert_eq!(code, 1, "{what}: exit 1 (some CAs failed): {report:#}");
+        let ca = &report["cas"][0];
+        assert_eq!(ca["status"], "failed", "{what}: {report:#}");
+        let err = ca["error"].as_str().unwrap_or_default();
+        assert!(err.contains(reason), "{what}: {err}");
+        assert!(
+            !ca["remedy"].as_str().unwrap_or_default().is_empty(),
+            "{what}: a remedy"
+        );
+        assert_eq!(ca["crl"]["revoked"], 0, "{what}: the old CRL is reported");
+        assert_eq!(
+            std::fs::read(w.crl_file()).unwrap(),
+            before,
+            "{what}: the CRL in place must stay"
+        );
+        let (code, out) = w.verify();
+        assert_eq!(
+            code, 0,
+            "{what}: the old CRL still lets the list verify: {out}"
+        );
+    }
+    // The human report names the CA, the URL's error and the remedy.
+    let (code, out) = w.refresh(false, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAILED") && out.contains("Test Grid CA 2026") && out.contains("remedy:"),
+        "{out}"
+    );
+}
+
+/// A second URL is tried when the first fails (fetch-crl's order); a dry
+/// run installs nothing; a CA without CRL URL is skipped, not failed.
+#[test]
+fn urls_in_order_dry_run_and_cas_without_url() {
+    let w = World::new();
+    w.revoke_endorser();
+    let new = w.gencrl("ca");
+    w.serve_crl(&new);
+    std::fs::write(
+        w.certs.join("TestGridCA.crl_url"),
+        format!(
+            "# mirrors\n{}\n{}\n",
+            w.url("missing.crl"),
+            w.url("crl/testgridca.crl")
+        ),
+    )
+    .unwrap();
+    // Another CA, without any CRL URL.
+    let other = crate::testsrv::pki::Pki::shared();
+    std::fs::copy(&other.ca.cert_path, w.certs.join("OtherCA.pem")).unwrap();
+    let before = std::fs::read(w.crl_file()).unwrap();
+
+    let (code, report) = w.refresh_json(&["--dry-run"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(std::fs::read(w.crl_file()).unwrap(), before, "dry run");
+    assert!(!w.dir.path().join("state/runs/crl-refresh.json").exists());
+
+    let (code, report) = w.refresh_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let cas = report["cas"].as_array().unwrap();
+    assert_eq!(cas.len(), 2, "{report:#}");
+    let ours = cas.iter().find(|c| c["ca"] == CA_DN).unwrap();
+    assert_eq!(ours["status"], "updated");
+    assert_eq!(ours["failures"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(ours["url"], w.url("crl/testgridca.crl"));
+    let theirs = cas.iter().find(|c| c["ca"] != CA_DN).unwrap();
+    assert_eq!(theirs["status"], "skipped");
+    assert_eq!(theirs["freshness"], "missing");
+    assert_eq!(report["summary"]["skipped"], 1);
+    assert_ne!(std::fs::read(w.crl_file()).unwrap(), before);
+}
+
+/// Without a configuration, `--ca-dir` alone is enough.
+#[test]
+fn ca_dir_without_configuration() {
+    let w = World::new();
+    w.serve_crl(&std::fs::read(w.crl_file()).unwrap());
+    let out = appliance()
+        .args(["--config", "/nonexistent/appliance.yaml", "crl", "refresh"])
+        .arg("--ca-dir")
+        .arg(&w.certs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 CA(s)"), "{text}");
+}
