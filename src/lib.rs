@@ -14,6 +14,7 @@ pub mod images;
 pub mod info;
 pub mod legacy;
 pub mod messaging;
+pub mod migrate;
 pub mod openstack;
 pub mod progress;
 pub mod pyjson;

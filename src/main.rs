@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let outcome = runtime.block_on(cmd::run(cli));
+    progress::shutdown();
     match outcome {
         Ok(o) => o.into(),
         Err(e) => {

@@ -13,6 +13,8 @@ mod images;
 mod info;
 mod legacy;
 mod messaging;
+mod migrate;
 mod openstack;
 mod status;
+mod systemd;
 mod testsrv;

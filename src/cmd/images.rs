@@ -338,6 +338,9 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
     let mut ctx = context(loaded)?;
     ctx.retry_failed = a.retry_failed;
     let (srcs, problems) = sources(loaded, &mut ctx, a.source.as_deref())?;
+    // The configuration and the subscriptions are read: systemd may count
+    // the run as started (Type=notify; the watchdog runs from here).
+    crate::progress::ready();
     let _lock =
         match crate::state::RunLock::acquire(&ctx.state_dir.join("images").join("sync.lock")) {
             Ok(l) => l,
@@ -441,6 +444,11 @@ fn finish(
     let (summary, detail) = crate::status::images::run_detail(&report);
     crate::state::runs::note_summary(summary);
     crate::state::runs::note_detail(detail);
+    let failed = report.sources.iter().filter(|r| r.status != "ok").count();
+    crate::progress::finished(&format!(
+        "done: {} source(s), {failed} not ok",
+        report.sources.len()
+    ));
     print_report(g, &report);
     out
 }

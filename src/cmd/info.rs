@@ -270,9 +270,10 @@ async fn publish_cmd(g: &GlobalArgs, a: &PublishArgs) -> anyhow::Result<Outcome>
     let _lock = if a.dry_run {
         None
     } else {
-        Some(RunLock::acquire(
-            &cfg.paths.state.join("info").join("publish.lock"),
-        )?)
+        let lock = RunLock::acquire(&cfg.paths.state.join("info").join("publish.lock"))?;
+        // what a killed run left (the GOCDB cache is written atomically)
+        crate::state::reclaim_at_start(&cfg.paths.state.join("info"));
+        Some(lock)
     };
     let run = build_document(&loaded).await?;
     let built = &run.built;

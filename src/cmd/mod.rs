@@ -16,7 +16,7 @@ pub mod systemd;
 use chrono::Utc;
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::exit::{Outcome, UsageError};
+use crate::exit::Outcome;
 use crate::state::runs::{self, RunOutcome, RunRecord};
 
 /// Run the chosen subcommand. The five scheduled jobs (not their dry runs)
@@ -103,6 +103,9 @@ fn first_line(s: &str) -> String {
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
     let g = &cli.global;
+    if job_of(&cli.command).is_some() {
+        migrate::gate(g)?;
+    }
     match &cli.command {
         Command::Config(c) => config::run(g, c),
         Command::Doctor(args) => doctor::run(g, args).await,
@@ -117,17 +120,4 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Systemd(c) => systemd::run(g, c),
         Command::SelfInstall(args) => self_install::run(g, args),
     }
-}
-
-/// The honest answer for a subcommand that a later issue fills in.
-pub(crate) fn not_yet(what: &str, issue: u32) -> anyhow::Result<Outcome> {
-    let tracked = if issue > 0 {
-        format!(" (tracked in issue #{issue})")
-    } else {
-        String::new()
-    };
-    Err(UsageError(format!(
-        "`appliance {what}` is not implemented yet{tracked}"
-    ))
-    .into())
 }

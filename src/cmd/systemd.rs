@@ -147,6 +147,9 @@ fn print(g: &GlobalArgs, r: &Report) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Where the first-boot unit mounts the config drive (under the root).
+pub const CONFIG_DRIVE: &str = "run/fedcloud-appliance/config-drive";
+
 fn firstboot(g: &GlobalArgs, a: &FirstbootArgs) -> anyhow::Result<Outcome> {
     let root = &a.root;
     if banner::configured(root) {
@@ -166,6 +169,12 @@ fn firstboot(g: &GlobalArgs, a: &FirstbootArgs) -> anyhow::Result<Outcome> {
     cmd.arg("--config")
         .arg(config_file(g, root))
         .arg("--user-data");
+    // The unit mounted the config drive (a privileged step outside the
+    // sandbox this runs in).
+    let drive = root.join(CONFIG_DRIVE);
+    if drive.join("openstack").is_dir() {
+        cmd.arg("--config-drive").arg(&drive);
+    }
     tracing::info!(command = ?cmd, "configuring from OpenStack user data, if any");
     let status = cmd.status();
     let failure = match &status {

@@ -12,7 +12,10 @@
 //! `true`/`false` are booleans, `~`/`null`/empty are null).
 //!
 //! Writing: [`to_yaml`] renders any `Serialize` value (serde_yaml), for
-//! `appliance config show`.
+//! `appliance config show`; [`edit`] changes a document in place, keeping
+//! its comments and layout (for `appliance migrate`).
+
+pub mod edit;
 
 use std::collections::HashMap;
 

@@ -70,6 +70,14 @@ use format::{Node, Value};
 use secrets::SecretsFile;
 use validate::{CloudInput, Diags, Input, SecretsState};
 
+/// The configuration file as a YAML document of any schema version, for
+/// `appliance migrate`: the positioned tree, and edits that keep the
+/// administrator's comments and layout.
+pub mod yaml {
+    pub use super::format::edit::{Document, EditError, Finished, Layout, NewScalar, NewValue};
+    pub use super::format::{Entry, Mark, Node, Scalar, ScalarKind, SyntaxError, Value};
+}
+
 /// The commented example configuration (`appliance config example`).
 pub fn example() -> &'static str {
     include_str!("example.yaml")

@@ -708,7 +708,9 @@ impl Fetcher {
         let digest;
         loop {
             let r = self
-                .download_once(url, place, auth, size, sha256, partial, &shown, &deadline)
+                .download_once(
+                    url, place, auth, size, sha256, partial, &shown, &deadline, name,
+                )
                 .await;
             match r {
                 Ok(Transfer {
@@ -789,6 +791,7 @@ impl Fetcher {
         partial: &Path,
         shown: &str,
         deadline: &Deadline,
+        progress_key: &str,
     ) -> Result<Transfer, Step> {
         let t = |reason: String, transient| FetchError::Transport {
             url: shown.to_string(),
@@ -878,6 +881,7 @@ impl Fetcher {
             match next {
                 Ok(Some(chunk)) => {
                     count += chunk.len() as u64;
+                    crate::progress::bytes(progress_key, count);
                     if count > size {
                         result = Err(Step::Fail(FetchError::Oversize {
                             url: shown.into(),

@@ -307,6 +307,7 @@ fn tokio_util_reader(
     use tokio::io::AsyncReadExt;
     futures::stream::unfold(f, |mut f| async move {
         let mut buf = bytes::BytesMut::with_capacity(1 << 20);
+        crate::progress::alive();
         match f.read_buf(&mut buf).await {
             Ok(0) => None,
             Ok(_) => Some((Ok(buf.freeze()), f)),

@@ -9,7 +9,8 @@
 //! sidecar index), [`format`] (magic-byte detection, OVA, qemu-img),
 //! [`glance`] (applying a plan), [`sync`] (one run over every source, its
 //! lock, state and report), [`legacy`] (atrope and cloudkeeper
-//! configuration files).
+//! configuration files), [`adopt`] (images atrope or cloudkeeper-os
+//! uploaded, adopted instead of uploaded again).
 //!
 //! Invariants: nothing reaches Glance unless the list's signature, signer,
 //! endorser and freshness checks passed and the image's size and sha512
@@ -17,6 +18,7 @@
 //! hash, and only then labelled visible and shared. A list that fails to
 //! download, verify or parse changes nothing in Glance.
 
+pub mod adopt;
 pub mod backoff;
 pub mod cache;
 pub mod fetch;

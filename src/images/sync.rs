@@ -22,6 +22,7 @@ use crate::config::sections::images::{
 use crate::openstack::Session;
 use crate::secret::Secret;
 
+use super::adopt;
 use super::backoff::{self, Backoff};
 use super::cache::Index;
 use super::fetch::{Auth, FetchError, Fetcher, Place, Want};
@@ -274,6 +275,7 @@ fn dropped_entries(list: &ImageList, now: DateTime<Utc>) -> Vec<Dropped> {
 /// written).
 pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
     let sub = &src.sub;
+    crate::progress::source(&sub.name, crate::progress::SourceKind::List);
     let what = match &sub.source {
         ListSource::Url(u) => crate::openstack::error::redact_url(u),
         ListSource::File(f) => f.display().to_string(),
@@ -616,6 +618,7 @@ const MANIFESTS_IN_FLIGHT: usize = 8;
 /// fails the source (nothing changes in Glance); an artifact whose
 /// manifest is unusable is left out and reported.
 pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
+    crate::progress::source(&src.sub.name, crate::progress::SourceKind::Registry);
     let limit = ctx.fetcher.limits().list_deadline;
     match tokio::time::timeout(limit, list_registry_now(ctx, src)).await {
         Ok(r) => r,
@@ -990,14 +993,24 @@ async fn reconcile(
     // never an image of another subscription (it keeps its own).
     let adoptable = |e: &Existing| plan::adoptable(e, &conv.tag, &ctx.subscriptions);
     others.retain(adoptable);
+    let mut legacy = Vec::new();
     for d in &p.desired {
         let known = ours
             .iter()
             .chain(&others)
             .any(|e| e.appdb_id() == Some(d.appdb_id.as_str()));
         if !known {
-            match glance::by_appdb_id(&g.owner, &d.appdb_id).await {
-                Ok(found) => others.extend(found.into_iter().filter(adoptable)),
+            let found = match glance::by_appdb_id(&g.owner, &d.appdb_id).await {
+                Ok(found) => adopt::candidates(&g.owner, &d.appdb_id)
+                    .await
+                    .map(|ck| (found, ck)),
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok((found, ck)) => {
+                    others.extend(found.into_iter().filter(adoptable));
+                    legacy.extend(ck.into_iter().filter(adoptable));
+                }
                 Err(e) => {
                     glance_fail(&mut rep, e);
                     return rep;
@@ -1014,6 +1027,7 @@ async fn reconcile(
         ctx.now,
         chrono::Duration::minutes(ctx.section.stuck_minutes as i64),
     );
+    actions = adopt::adopt(actions, &p.desired, &legacy, &conv.tag);
     if p.by_name {
         actions = harbor::as_replacements(actions, &p.desired, &ours);
     }
@@ -1042,6 +1056,7 @@ async fn reconcile(
     let existing_status: BTreeMap<String, String> = ours
         .iter()
         .chain(&others)
+        .chain(&legacy)
         .map(|e| (e.id.clone(), e.status.clone()))
         .collect();
     let dir = ctx.cache_dir(&name);
@@ -1064,6 +1079,7 @@ async fn reconcile(
         .iter()
         .filter(|a| matches!(a, Action::Create { .. }))
         .collect();
+    crate::progress::images_planned(creates.len());
     let results: Vec<ImageReport> = stream::iter(creates)
         .map(|a| {
             let Action::Create { appdb_id, replaces } = a else {
@@ -1405,6 +1421,7 @@ async fn ensure_cached(
     let dl = match (feed, item) {
         (Feed::List(src), Item::List(img)) => {
             let name = img.identifier.file_name();
+            let _progress = crate::progress::image(&name, img.identifier.as_str(), img.size);
             let cached = {
                 let mut ix = index.lock().expect("index");
                 ix.verified(&name, &img.sha512).or_else(|| {
@@ -1440,6 +1457,7 @@ async fn ensure_cached(
             let (art, layer) = &**al;
             let id = r.appdb_id.clone();
             let name = layer.sha256_hex().to_string();
+            let _progress = crate::progress::image(&name, &id, layer.size);
             let known = index.lock().expect("index").digest(&name).map(String::from);
             if let Some(sha512) = known {
                 r.detail.insert("cache".into(), "hit".into());
@@ -1557,6 +1575,7 @@ async fn cache_items(
         return rep;
     }
     super::cache::sweep(&dir, &items.iter().map(|(_, i)| i.entry_name()).collect());
+    crate::progress::images_planned(items.len());
     let index = Arc::new(Mutex::new(Index::load(&dir)));
     let backoff = Arc::new(Mutex::new(if ctx.retry_failed {
         Backoff::default()
@@ -1637,6 +1656,8 @@ async fn prepare(
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
 ) -> Result<(PathBuf, Format, String), format::FormatError> {
+    // Extraction, hashing, conversion: no byte count, but work.
+    let _busy = crate::progress::busy();
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| format::FormatError::Io { path: p, source }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::legacy::ini::{self, Dialect, Mode};
 use crate::secret::Secret;
 
 /// A problem in `sender.cfg`, with its line.
@@ -54,61 +55,20 @@ pub struct SenderCfg {
 
 type Values = BTreeMap<(String, String), (String, usize)>;
 
+/// The file as ssmsend's Python `ConfigParser` reads it (strict: a file
+/// it rejects is rejected here too; `appliance import-legacy` reads the
+/// damaged ones leniently), last value of a key winning.
 fn parse_ini(file: &Path, text: &str) -> Result<Values, LegacyError> {
-    let err = |line: usize, message: String| LegacyError {
+    let ini = ini::parse(text, Dialect::Python, Mode::Strict).map_err(|e| LegacyError {
         file: file.to_path_buf(),
-        line,
-        message,
-    };
-    let mut values: Values = BTreeMap::new();
-    let mut section: Option<String> = None;
-    let mut last: Option<(String, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = raw.trim_end();
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() {
-            last = None;
-            continue;
-        }
-        if trimmed.starts_with('#') || trimmed.starts_with(';') {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            // continuation of the previous value
-            if let Some(k) = &last {
-                if let Some((v, _)) = values.get_mut(k) {
-                    v.push('\n');
-                    v.push_str(trimmed);
-                    continue;
-                }
-            }
-            return Err(err(n, "indented line without a key before it".into()));
-        }
-        if let Some(rest) = trimmed.strip_prefix('[') {
-            let name = rest.strip_suffix(']').ok_or_else(|| {
-                err(
-                    n,
-                    format!("section header `{trimmed}` lacks its closing `]`"),
-                )
-            })?;
-            section = Some(name.trim().to_string());
-            last = None;
-            continue;
-        }
-        let cut = trimmed
-            .find([':', '='])
-            .ok_or_else(|| err(n, "expected `key: value`".into()))?;
-        let key = trimmed[..cut].trim().to_ascii_lowercase();
-        let value = trimmed[cut + 1..].trim().to_string();
-        let sec = section
-            .clone()
-            .ok_or_else(|| err(n, "a key before the first `[section]`".into()))?;
-        let k = (sec, key);
-        values.insert(k.clone(), (value, n));
-        last = Some(k);
-    }
-    Ok(values)
+        line: e.line,
+        message: e.message,
+    })?;
+    Ok(ini
+        .entries
+        .into_iter()
+        .map(|e| ((e.section, e.key), (e.value, e.line)))
+        .collect())
 }
 
 impl SenderCfg {

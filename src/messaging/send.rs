@@ -1,8 +1,12 @@
 //! One `accounting send` run over the dirq spool (spec `accounting.md`
 //! §3, §4.3), `ssmsend`'s loop made safe:
 //!
+//! 0. reclaim what a killed run of ours left: the lock of the element it
+//!    held ([`Holding`]) and the spool temporaries of a dead writer of ours
+//!    (pid in the name), at once;
 //! 1. purge stale locks (> 600 s) and temporaries (> 300 s), so an element
-//!    left locked by a dead `ssmsend` (or a killed run) is sent again;
+//!    left locked by a dead `ssmsend` is sent again (dirq's rules: another
+//!    program's lock or temporary may be in use);
 //! 2. for each element in dirq order: lock it (`.lck` hard link; one locked
 //!    by someone else is skipped), read it, sign it (and encrypt it), publish
 //!    it, and only after the broker accepted it remove element and lock;
@@ -17,8 +21,8 @@
 //! once: a crash between "accepted" and "removed" sends that message again
 //! next time (APEL replaces records by VM and month, so that is harmless).
 
-use std::path::PathBuf;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openssl::x509::X509;
 use serde::Serialize;
@@ -43,10 +47,104 @@ pub struct Connect<'a> {
     pub limits: Limits,
 }
 
+/// The element a `send` run is about to lock, written before it locks it:
+/// `<empaid> <unix ms> <pid>` in one small file (`send.holding` beside
+/// `send.json`). `send` locks one element at a time, and only one `send`
+/// runs (its run lock), so after a kill the next run knows which `.lck` was
+/// its own and removes it at once ([`QueueSimple::break_lock`]) instead of
+/// leaving the message to dirq's 600 s: a lock still there whose time is no
+/// later than the record's (plus [`HOLDING_MARGIN`]) is that one. A lock
+/// taken later (by `ssmsend`, after the kill) is left alone.
+#[derive(Debug, Clone)]
+pub struct Holding {
+    path: PathBuf,
+}
+
+/// How long after the record the lock may be taken (the record is written,
+/// then the element is locked: microseconds apart, unless the machine
+/// stalls).
+pub const HOLDING_MARGIN: Duration = Duration::from_secs(10);
+
+/// What a holding record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The element.
+    pub name: ElementName,
+    /// When the record was written (before the lock).
+    pub at: SystemTime,
+    /// The `send` process.
+    pub pid: u32,
+}
+
+impl Held {
+    /// `<empaid> <unix ms> <pid>`.
+    pub fn render(&self) -> String {
+        let ms = self
+            .at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        format!("{} {ms} {}\n", self.name, self.pid)
+    }
+
+    /// The inverse of [`Held::render`]; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Held> {
+        let mut it = text.split_ascii_whitespace();
+        let name = ElementName::parse(it.next()?).ok()?;
+        let ms: u64 = it.next()?.parse().ok()?;
+        let pid: u32 = it.next()?.parse().ok()?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some(Held {
+            name,
+            at: UNIX_EPOCH + Duration::from_millis(ms),
+            pid,
+        })
+    }
+}
+
+impl Holding {
+    /// The record at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Holding { path: path.into() }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn record(&self, name: &ElementName, at: SystemTime) -> std::io::Result<()> {
+        let held = Held {
+            name: name.clone(),
+            at,
+            pid: std::process::id(),
+        };
+        crate::state::write_replace(&self.path, held.render().as_bytes(), 0o600)
+    }
+
+    fn read(&self) -> Option<Held> {
+        Held::parse(&std::fs::read_to_string(&self.path).ok()?)
+    }
+
+    fn clear(&self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(file = %self.path.display(), error = %e, "could not remove the holding record")
+            }
+        }
+    }
+}
+
 /// One run's inputs.
 pub struct Run<'a> {
     /// The spool.
     pub queue: &'a QueueSimple,
+    /// The record of the element being sent.
+    pub holding: &'a Holding,
     /// Where refused messages go.
     pub quarantine: &'a Quarantine,
     /// The host certificate and key that sign.
@@ -104,6 +202,11 @@ pub struct SendReport {
     pub purged_locks: Vec<String>,
     /// Stale temporaries removed by the purges.
     pub purged_temporaries: usize,
+    /// The lock a killed run of ours held, removed at the start (the
+    /// element is sent in this run).
+    pub reclaimed_locks: Vec<String>,
+    /// Spool temporaries of killed writers of ours removed at the start.
+    pub reclaimed_temporaries: usize,
     /// Elements still in the spool at the end.
     pub left: usize,
     /// What stopped the run, if something did.
@@ -149,6 +252,7 @@ enum Step {
 pub async fn send_all(run: Run<'_>) -> SendReport {
     let Run {
         queue,
+        holding,
         quarantine,
         signer,
         server_cert,
@@ -170,10 +274,17 @@ pub async fn send_all(run: Run<'_>) -> SendReport {
         locked: Vec::new(),
         purged_locks: Vec::new(),
         purged_temporaries: 0,
+        reclaimed_locks: Vec::new(),
+        reclaimed_temporaries: 0,
         left: 0,
         error: None,
     };
     if !dry_run {
+        if let Err(e) = reclaim(queue, holding, &mut report) {
+            report.error = Some(e.to_string());
+            report.left = queue.count().unwrap_or(0);
+            return report;
+        }
         if let Err(e) = do_purge(queue, clock, &purge, &mut report) {
             report.error = Some(e.to_string());
             report.left = queue.count().unwrap_or(0);
@@ -198,6 +309,7 @@ pub async fn send_all(run: Run<'_>) -> SendReport {
         } else {
             send_one(
                 queue,
+                holding,
                 quarantine,
                 name,
                 signer,
@@ -215,12 +327,36 @@ pub async fn send_all(run: Run<'_>) -> SendReport {
         }
     }
     if !dry_run {
+        holding.clear();
         if let Err(e) = do_purge(queue, clock, &purge, &mut report) {
             report.error.get_or_insert(e.to_string());
         }
     }
     report.left = queue.count().unwrap_or(report.found);
     report
+}
+
+/// Step 0: what a killed run of ours left (see [`Holding`]).
+fn reclaim(
+    queue: &QueueSimple,
+    holding: &Holding,
+    report: &mut SendReport,
+) -> Result<(), SpoolError> {
+    if let Some(held) = holding.read() {
+        if held.pid != std::process::id() && !crate::state::process_running(held.pid) {
+            if queue.break_lock(&held.name, held.at + HOLDING_MARGIN)? {
+                warn!(empaid = %held.name, pid = held.pid, "lock of a killed `accounting send` removed: the element will be sent");
+                report.reclaimed_locks.push(held.name.to_string());
+            }
+            holding.clear();
+        }
+    }
+    let temporaries = queue.reclaim_temporaries()?;
+    for t in &temporaries {
+        info!(file = %t.display(), "temporary of a killed writer removed");
+    }
+    report.reclaimed_temporaries += temporaries.len();
+    Ok(())
 }
 
 fn do_purge(
@@ -281,6 +417,7 @@ fn dry_one(
 #[allow(clippy::too_many_arguments)]
 async fn send_one(
     queue: &QueueSimple,
+    holding: &Holding,
     quarantine: &Quarantine,
     name: &ElementName,
     signer: &HostCredential,
@@ -290,6 +427,13 @@ async fn send_one(
     clock: &dyn Clock,
     report: &mut SendReport,
 ) -> Step {
+    // Before the lock, so that a kill right after it leaves a record.
+    if let Err(e) = holding.record(name, SystemTime::now()) {
+        return Step::Stop(format!(
+            "cannot record the message being sent in {}: {e}",
+            holding.path().display()
+        ));
+    }
     match queue.lock(name) {
         Ok(true) => {}
         Ok(false) => {
@@ -413,6 +557,25 @@ fn to_quarantine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holding_records_round_trip() {
+        let h = Held {
+            name: ElementName::parse("6b02e264/6b02e26470f5e0").unwrap(),
+            at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            pid: 4711,
+        };
+        assert_eq!(h.render(), "6b02e264/6b02e26470f5e0 1700000000123 4711\n");
+        assert_eq!(Held::parse(&h.render()), Some(h));
+        for bad in [
+            "",
+            "x 1 2",
+            "6b02e264/6b02e26470f5e0 1",
+            "6b02e264/6b02e26470f5e0 1 2 3",
+        ] {
+            assert_eq!(Held::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn utf8_check() {

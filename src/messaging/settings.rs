@@ -51,6 +51,8 @@ pub struct Settings {
     pub state_file: PathBuf,
     /// The run lock of `accounting send`.
     pub lock_file: PathBuf,
+    /// The element `send` is about to lock ([`super::send::Holding`]).
+    pub holding_file: PathBuf,
     /// The static token, if any.
     pub token: Option<Secret>,
     /// Where the token comes from.
@@ -150,6 +152,7 @@ pub fn resolve(
             .unwrap_or_else(|| accounting_state.join("quarantine")),
         state_file: accounting_state.join("send.json"),
         lock_file: paths.state.join("run").join("accounting-send.lock"),
+        holding_file: accounting_state.join("send.holding"),
         token,
         token_source,
     }

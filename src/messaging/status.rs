@@ -159,8 +159,8 @@ pub fn gather(
                 }
             } else if let Some(stem) = name.strip_suffix(".lck") {
                 locked += usize::from(is_hex(stem, 14));
-            } else if let Some(stem) = name.strip_suffix(".tmp") {
-                temporaries += usize::from(is_hex(stem, 14));
+            } else if crate::spool::is_temporary(&name) {
+                temporaries += 1;
             }
         }
     }

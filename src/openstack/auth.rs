@@ -22,7 +22,18 @@
 //! Tokens obtained by rescoping expire with the base token (Keystone keeps
 //! `expires_at`), so both are renewed together.
 //!
+//! Right after a credential change. A password change or a role removal
+//! makes Keystone revoke every token of the user issued up to and including
+//! that second, even one issued a moment after the change within the same
+//! second. Rescoping such a base token is refused (404 `Failed to validate
+//! token`, or 401), and a service refuses such a token with 401. Either way
+//! the token is dropped, no new token is asked for until
+//! [`Limits::revocation_settle`] has passed since the refusal (so the new
+//! one is issued in a later second than the revocation), and the credential
+//! authenticates once more; a second refusal is reported.
+//!
 //! [`Limits::token_renew_before`]: super::Limits::token_renew_before
+//! [`Limits::revocation_settle`]: super::Limits::revocation_settle
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -155,6 +166,23 @@ impl Scope {
             Scope::Project(p) => Some(p.to_string()),
             Scope::System => Some("system scope".into()),
             Scope::Default => None,
+        }
+    }
+}
+
+/// Why [`Inner::rescope_base`] failed.
+enum Rescope {
+    /// The credential itself was refused (or Keystone was unreachable).
+    Credential(Error),
+    /// Keystone refused to rescope the base token, also after one more
+    /// authentication.
+    Refused(Error),
+}
+
+impl From<Rescope> for Error {
+    fn from(r: Rescope) -> Error {
+        match r {
+            Rescope::Credential(e) | Rescope::Refused(e) => e,
         }
     }
 }
@@ -320,11 +348,38 @@ impl Inner {
         self.base(&mut cache).await
     }
 
-    /// Forget the tokens of `scope` and the base token (after a 401).
+    /// Forget the tokens of `scope` and the base token (after a 401): the
+    /// next token is issued once [`Limits::revocation_settle`](super::Limits::revocation_settle)
+    /// has passed.
     pub(crate) async fn invalidate(&self, scope: &Scope) {
         let mut cache = self.cache.lock().await;
         cache.scoped.remove(scope);
         cache.base = None;
+        self.note_refusal();
+    }
+
+    /// A token of ours was just refused.
+    fn note_refusal(&self) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// Wait until [`Limits::revocation_settle`](super::Limits::revocation_settle)
+    /// has passed since the last refusal, if there was one.
+    async fn settle(&self) {
+        let since = *self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(at) = since else { return };
+        let wait = self
+            .http
+            .limits
+            .revocation_settle
+            .saturating_sub(at.elapsed());
+        if !wait.is_zero() {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "waiting for Keystone's revocation second to pass"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     async fn issue_default(&self, cache: &mut Cache) -> Result<Arc<Token>, Error> {
@@ -355,10 +410,9 @@ impl Inner {
                 Ok(t)
             }
             Credential::Token { project, .. } | Credential::OidcAccessToken { project, .. } => {
-                let base = self.base(cache).await?;
                 match project {
-                    Some(p) => self.rescope(&base, &Scope::Project(p.clone())).await,
-                    None => Ok(base),
+                    Some(p) => Ok(self.rescope_base(cache, &Scope::Project(p.clone())).await?),
+                    None => self.base(cache).await,
                 }
             }
         }
@@ -404,27 +458,21 @@ impl Inner {
                 user_domain,
                 password,
                 ..
-            } => {
-                let base = self.base(cache).await?;
-                match self.rescope(&base, &scope).await {
-                    Ok(t) => Ok(t),
-                    Err(e @ (Error::Unauthorized { .. } | Error::Forbidden { .. })) => {
-                        tracing::debug!(error = %e, "rescoping refused; password auth with the scope instead");
-                        let body = password_body(
-                            username,
-                            user_domain,
-                            password,
-                            scope_json(&scope, None),
-                        );
-                        self.post_tokens(&body, Some(p.to_string()), &[password.expose()])
-                            .await
-                    }
-                    Err(e) => Err(e),
+            } => match self.rescope_base(cache, &scope).await {
+                Ok(t) => Ok(t),
+                Err(Rescope::Refused(
+                    e @ (Error::Unauthorized { .. } | Error::Forbidden { .. }),
+                )) => {
+                    tracing::debug!(error = %e, "rescoping refused; password auth with the scope instead");
+                    let body =
+                        password_body(username, user_domain, password, scope_json(&scope, None));
+                    self.post_tokens(&body, Some(p.to_string()), &[password.expose()])
+                        .await
                 }
-            }
+                Err(e) => Err(e.into()),
+            },
             Credential::Token { .. } | Credential::OidcAccessToken { .. } => {
-                let base = self.base(cache).await?;
-                self.rescope(&base, &scope).await
+                Ok(self.rescope_base(cache, &scope).await?)
             }
         }
     }
@@ -436,10 +484,29 @@ impl Inner {
                 project: "system scope".into(),
                 reason: "an application credential is bound to its own project".into(),
             }),
-            _ => {
-                let base = self.base(cache).await?;
-                self.rescope(&base, &Scope::System).await
+            _ => Ok(self.rescope_base(cache, &Scope::System).await?),
+        }
+    }
+
+    /// The base token rescoped to `scope`. When Keystone refuses the base
+    /// token (404 `Failed to validate token`, or 401: revoked since, or in
+    /// the second it was issued, by a credential change), authenticate once
+    /// more from the credential after the revocation second and rescope
+    /// again (see the module docs).
+    async fn rescope_base(&self, cache: &mut Cache, scope: &Scope) -> Result<Arc<Token>, Rescope> {
+        let base = self.base(cache).await.map_err(Rescope::Credential)?;
+        match self.rescope(&base, scope).await {
+            Err(e @ (Error::NotFound { .. } | Error::Unauthorized { .. })) => {
+                tracing::info!(
+                    error = %e,
+                    "Keystone refused to rescope its own token (revoked by a credential change?): authenticating again once"
+                );
+                cache.base = None;
+                self.note_refusal();
+                let base = self.base(cache).await.map_err(Rescope::Credential)?;
+                self.rescope(&base, scope).await.map_err(Rescope::Refused)
             }
+            r => r.map_err(Rescope::Refused),
         }
     }
 
@@ -502,6 +569,7 @@ impl Inner {
         project: Option<String>,
         scrub: &[&str],
     ) -> Result<Arc<Token>, Error> {
+        self.settle().await;
         let url = join(&self.auth_url, "auth/tokens");
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -558,6 +626,7 @@ impl Inner {
         if bearer.expose().is_empty() {
             return Err(Error::Config("the OIDC access token is empty".into()));
         }
+        self.settle().await;
         let url = join(
             &self.auth_url,
             &format!(

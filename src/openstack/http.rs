@@ -54,6 +54,13 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Connection timeout (default 10 s, never more than the request timeout).
     pub connect_timeout: Duration,
+    /// After Keystone or a service refused one of our tokens (a 401, or a
+    /// 404 `Failed to validate token` when rescoping), no new token is asked
+    /// for before this much time has passed (default 1 s). Keystone revokes
+    /// every token issued up to and including the second of a revocation
+    /// event (a password change, a role removal: `issued_before` is that
+    /// second), so a token issued in the same second would be refused again.
+    pub revocation_settle: Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +74,7 @@ impl Default for Limits {
             max_pages: 10_000,
             max_response_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(10),
+            revocation_settle: Duration::from_secs(1),
         }
     }
 }

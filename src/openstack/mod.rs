@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     auth_url: Url,
     http: Http,
     cache: tokio::sync::Mutex<auth::Cache>,
+    /// When a token of ours was last refused (see [`Limits::revocation_settle`]).
+    refused: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl fmt::Debug for OpenStack {
@@ -99,6 +101,7 @@ impl OpenStack {
                 auth_url,
                 http,
                 cache: tokio::sync::Mutex::new(auth::Cache::default()),
+                refused: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -176,27 +179,35 @@ impl OpenStack {
                 .into_iter()
                 .collect());
         }
-        let token = self.inner.base_token().await?;
         let url = join(&self.inner.auth_url, "auth/projects");
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert("X-Auth-Token", secret_header(token.id.expose())?);
-        let req = Request {
-            method: Method::GET,
-            target: Target::new("GET", &url).service("identity"),
-            url,
-            headers,
-            body: None,
-            replayable: true,
-            scrub: &[token.id.expose()],
+        let target = Target::new("GET", &url).service("identity");
+        let mut reauthenticated = false;
+        let resp = loop {
+            let token = self.inner.base_token().await?;
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            headers.insert("X-Auth-Token", secret_header(token.id.expose())?);
+            let req = Request {
+                method: Method::GET,
+                target: target.clone(),
+                url: url.clone(),
+                headers,
+                body: None,
+                replayable: true,
+                scrub: &[token.id.expose()],
+            };
+            match self.inner.http.send(&req).await {
+                // Revoked by a credential change: once more with a new token.
+                Err(Error::Unauthorized { .. } | Error::NotFound { .. }) if !reauthenticated => {
+                    self.inner.invalidate(&Scope::Default).await;
+                    reauthenticated = true;
+                }
+                r => break r?,
+            }
         };
-        let resp = self.inner.http.send(&req).await?;
-        let v: serde_json::Value = wire::json(&req.target, &resp.body)?;
-        let items = wire::collection(&req.target, v, "projects")?;
-        items
-            .into_iter()
-            .map(|v| wire::typed(&req.target, v))
-            .collect()
+        let v: serde_json::Value = wire::json(&target, &resp.body)?;
+        let items = wire::collection(&target, v, "projects")?;
+        items.into_iter().map(|v| wire::typed(&target, v)).collect()
     }
 }
 

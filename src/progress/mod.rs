@@ -228,6 +228,14 @@ pub fn finished(summary: &str) {
     });
 }
 
+/// Clear what is left on the terminal (a run that ended early never sent
+/// [`finished`]). The process calls it once, before it exits.
+pub fn shutdown() {
+    if let Some(Sink::Bars(b)) = SINK.get() {
+        b.clear();
+    }
+}
+
 /// Run `f` with the bars hidden (so a log line does not tear them).
 pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
     match SINK.get() {

@@ -75,8 +75,15 @@ impl Notifier {
 
     /// A sink without its thread (tests drive [`Notifier::due`]).
     pub fn new(watchdog: bool) -> Notifier {
+        let tracker = Tracker::default();
+        // Nothing is said before there is something to say (or READY).
+        let sent_line = tracker.line();
         Notifier {
-            state: Arc::new(Mutex::new(State::default())),
+            state: Arc::new(Mutex::new(State {
+                tracker,
+                sent_line,
+                ..State::default()
+            })),
             watchdog,
         }
     }
@@ -170,6 +177,18 @@ mod tests {
             key: "a".into(),
             done,
         };
+        // Nothing to say before the first event.
+        assert_eq!(
+            n.due(),
+            Due {
+                status: None,
+                watchdog: false
+            }
+        );
+        n.on(&Event::Source {
+            name: "egi".into(),
+            kind: crate::progress::SourceKind::List,
+        });
         n.on(&Event::ImageStarted {
             key: "a".into(),
             label: "img".into(),

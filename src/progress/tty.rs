@@ -54,6 +54,18 @@ impl Bars {
         self.multi.suspend(f)
     }
 
+    /// Remove every bar from the screen.
+    pub fn clear(&self) {
+        let mut s = self.lock();
+        for (_, b) in s.images.drain() {
+            b.finish_and_clear();
+        }
+        for b in [s.projects.take(), s.header.take()].into_iter().flatten() {
+            b.finish_and_clear();
+        }
+        let _ = self.multi.clear();
+    }
+
     /// Show an event.
     pub fn on(&self, e: &Event) {
         let mut s = self.lock();
@@ -92,15 +104,8 @@ impl Bars {
                 }
             }
             Event::Finished { .. } => {
-                for (_, b) in s.images.drain() {
-                    b.finish_and_clear();
-                }
-                if let Some(b) = s.projects.take() {
-                    b.finish_and_clear();
-                }
-                if let Some(h) = s.header.take() {
-                    h.finish_and_clear();
-                }
+                drop(s);
+                self.clear();
                 return;
             }
             _ => {}

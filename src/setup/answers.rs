@@ -4,7 +4,7 @@
 //! (`--answers FILE`, or our OpenStack user data) decoded onto them.
 //!
 //! The answers file has the same sections and keys as the questions (see
-//! `configure/answers.example.yaml`); every key is optional, and a key
+//! `src/setup/answers.example.yaml`, printed by `appliance configure --example`); every key is optional, and a key
 //! that is absent keeps the current answer. Secrets may be in it (it is
 //! the operator's own file, or the instance's user data): they are written
 //! to the secrets file, never to `appliance.yaml`.
@@ -22,6 +22,11 @@ use crate::config::{
 };
 use crate::openstack::access::{Credential, DomainRef, Interface, ProjectRef};
 use crate::secret::Secret;
+
+/// The documented example answers file (`appliance configure --example`).
+pub fn example() -> &'static str {
+    include_str!("answers.example.yaml")
+}
 
 /// GOCDB's public API (the production default of `site.gocdb-url`).
 pub const DEFAULT_GOCDB_URL: &str = crate::info::gocdb::DEFAULT_URL;
@@ -43,12 +48,12 @@ pub enum Section {
     Keystone,
     /// VO -> project mapping.
     Vos,
+    /// Which flows run (before the sections that depend on them).
+    Components,
     /// Host certificate and key.
     HostCertificate,
     /// IGTF CA directory and its CRLs.
     TrustAnchors,
-    /// Which flows run.
-    Components,
     /// Where accounting records go (ARGO Messaging Service).
     Ams,
     /// Where the GLUE document goes.
@@ -66,9 +71,9 @@ impl Section {
         Section::Site,
         Section::Keystone,
         Section::Vos,
+        Section::Components,
         Section::HostCertificate,
         Section::TrustAnchors,
-        Section::Components,
         Section::Ams,
         Section::Info,
         Section::Images,
@@ -1090,6 +1095,19 @@ mod tests {
         assert!(text.contains("image-data.format"), "{text}");
         assert!(text.contains("a.yaml:7:1: extra: unknown key"), "{text}");
         assert!(!text.contains("pw"));
+    }
+
+    #[test]
+    fn the_example_decodes() {
+        let mut a = Answers::defaults(Path::new("/"));
+        let given = apply_file(&mut a, Path::new("example"), example(), &[]).unwrap();
+        assert_eq!(given.len(), Section::ALL.len(), "{given:?}");
+        assert_eq!(a.site.name, "EXAMPLE-SITE");
+        assert_eq!(a.images.lists.len(), 1);
+        assert!(
+            crate::setup::userdata::classify(example().as_bytes())
+                != crate::setup::userdata::UserData::Empty
+        );
     }
 
     #[test]

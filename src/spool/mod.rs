@@ -8,7 +8,8 @@
 //! <queue>/
 //!   <DDDDDDDD>/               8 hex: epoch seconds rounded down to the granularity (60 s)
 //!     <SSSSSSSSMMMMMR>        element: 8 hex seconds, 5 hex microseconds, 1 hex digit per queue
-//!     <SSSSSSSSMMMMMR>.tmp    element being written
+//!     <SSSSSSSSMMMMMR>.tmp    element being written (dirq, cASO)
+//!     <SSSSSSSSMMMMMR>.<pid>.tmp  element being written by the appliance
 //!     <SSSSSSSSMMMMMR>.lck    lock: a hard link to the element
 //! ```
 //!
@@ -16,20 +17,25 @@
 //! Names are lower-case hex; anything else in the tree is ignored, as dirq
 //! does. Iteration order is directory name, then element name: chronological.
 //!
-//! **Adding** follows dirq: create `<dir>/<name>.tmp` with `O_EXCL` (mode
-//! `0666` under the umask), write, then hard-link it to a *fresh* name in the
-//! same directory (retrying on `EEXIST`, so nothing is ever overwritten) and
-//! unlink the temporary. Unlike dirq, the file and then the directory are
-//! fsynced before `add` returns, so a spooled message survives a crash.
-//! Directories are `0777` under the umask. The name depends on the time: the
-//! caller passes a [`Clock`].
+//! **Adding** follows dirq: create `<dir>/<name>.<pid>.tmp` with `O_EXCL`
+//! (mode `0666` under the umask), write, then hard-link it to a *fresh* name
+//! in the same directory (retrying on `EEXIST`, so nothing is ever
+//! overwritten) and unlink the temporary. Unlike dirq, the file and then the
+//! directory are fsynced before `add` returns, so a spooled message survives
+//! a crash, and the temporary carries the writer's pid: dirq (and its purge)
+//! take any `*.tmp` for a temporary, and the next run of ours removes the
+//! temporaries of a killed writer at once ([`QueueSimple::reclaim_temporaries`])
+//! instead of after dirq's 300 s. Directories are `0777` under the umask. The
+//! name depends on the time: the caller passes a [`Clock`].
 //!
 //! **Consuming** follows dirq too: [`QueueSimple::lock`] hard-links
 //! `<element>.lck` (losing the race is `Ok(false)`, not an error) and touches
 //! the element, whose mtime is then the lock's age; [`QueueSimple::get`] reads
 //! the lock; [`QueueSimple::remove`] unlinks the element, then the lock;
 //! [`QueueSimple::purge`] removes temporaries and locks older than given ages
-//! (dirq: 300 s, 600 s) and empty intermediate directories except the newest.
+//! (dirq: 300 s, 600 s) and empty intermediate directories except the newest;
+//! [`QueueSimple::break_lock`] removes one lock that a killed run of ours
+//! held, at once.
 
 use std::ffi::CString;
 use std::fmt;
@@ -337,7 +343,7 @@ impl QueueSimple {
         };
 
         // 1. the temporary, with O_EXCL
-        let mut tmp = dir_path.join(format!("{}{TEMPORARY_SUFFIX}", self.next_name(clock)));
+        let mut tmp = dir_path.join(temporary_name(&self.next_name(clock)));
         let mut attempts = 0;
         let mut file = loop {
             attempts += 1;
@@ -356,7 +362,7 @@ impl QueueSimple {
                     self.make_intermediate_dir(&dir_path)?
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    tmp = dir_path.join(format!("{}{TEMPORARY_SUFFIX}", self.next_name(clock)));
+                    tmp = dir_path.join(temporary_name(&self.next_name(clock)));
                 }
                 Err(source) => return Err(SpoolError::Write { path: tmp, source }),
             }
@@ -650,6 +656,62 @@ impl QueueSimple {
         sync_dir(&self.root.join(&name.dir))
     }
 
+    /// Removes the temporaries a killed writer of ours left: those whose
+    /// pid ([`temporary_owner`]) no longer runs. The temporaries of other
+    /// writers (dirq's `<name>.tmp`: cASO, an older appliance) are left to
+    /// the age rule of [`QueueSimple::purge`], as dirq does, since their
+    /// writer may still be at work. Returns the files removed.
+    pub fn reclaim_temporaries(&self) -> Result<Vec<PathBuf>, SpoolError> {
+        let mut removed = Vec::new();
+        for dir in self.dirs()? {
+            let dir_path = self.root.join(&dir);
+            let files = match list(&dir_path) {
+                Ok(files) => files,
+                Err(SpoolError::List { source, .. }) if is_gone(&source) => continue,
+                Err(e) => return Err(e),
+            };
+            for file in files {
+                let Some(pid) = temporary_owner(&file) else {
+                    continue;
+                };
+                if crate::state::process_running(pid) {
+                    continue;
+                }
+                let path = dir_path.join(&file);
+                match fs::remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(SpoolError::Remove { path, source }),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the lock of `name` if it was taken no later than `taken_by`
+    /// (a lock's time is the mtime [`QueueSimple::lock`] gives the element,
+    /// shared by the lock, which is the same file): the lock a killed run of
+    /// ours held, which dirq would keep for 600 s. A lock taken later is
+    /// someone else's and stays. `Ok(true)` when a lock was removed (the
+    /// element, if still there, is unlocked; a lock whose element was
+    /// already removed is garbage).
+    pub fn break_lock(&self, name: &ElementName, taken_by: SystemTime) -> Result<bool, SpoolError> {
+        let lock = self.lock_path(name);
+        let mtime = match fs::metadata(&lock).and_then(|m| m.modified()) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => return Err(SpoolError::List { path: lock, source }),
+        };
+        if mtime > taken_by {
+            return Ok(false);
+        }
+        match fs::remove_file(&lock) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(SpoolError::Remove { path: lock, source }),
+        }
+    }
+
     /// dirq's `purge`: removes temporaries older than `ages.max_temp` and
     /// locks older than `ages.max_lock` (by mtime, against `clock`), then
     /// every empty intermediate directory except the newest.
@@ -724,6 +786,32 @@ impl QueueSimple {
         }
         Ok(report)
     }
+}
+
+/// `<name>.<pid>.tmp`: the temporary of element `name` written by this
+/// process.
+fn temporary_name(name: &str) -> String {
+    format!("{name}.{}{TEMPORARY_SUFFIX}", std::process::id())
+}
+
+/// The writer's pid of an element temporary the appliance made
+/// (`<14 hex>.<pid>.tmp`); `None` for dirq's `<14 hex>.tmp` and for
+/// anything else.
+pub fn temporary_owner(file: &str) -> Option<u32> {
+    let (name, pid) = file.strip_suffix(TEMPORARY_SUFFIX)?.split_once('.')?;
+    if !is_element_name(name) || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether `file` is an element temporary: dirq's `<14 hex>.tmp` or the
+/// appliance's `<14 hex>.<pid>.tmp`.
+pub fn is_temporary(file: &str) -> bool {
+    temporary_owner(file).is_some()
+        || file
+            .strip_suffix(TEMPORARY_SUFFIX)
+            .is_some_and(is_element_name)
 }
 
 /// Whole seconds and microseconds since the epoch (0 before it).
@@ -828,6 +916,56 @@ mod tests {
             .filter(|f| f.ends_with(".tmp"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn temporaries_carry_the_writers_pid() {
+        let t = temporary_name("6b02e26470f5e0");
+        assert_eq!(t, format!("6b02e26470f5e0.{}.tmp", std::process::id()));
+        assert_eq!(temporary_owner(&t), Some(std::process::id()));
+        assert!(is_temporary(&t));
+        assert_eq!(temporary_owner("6b02e26470f5e0.tmp"), None);
+        assert!(is_temporary("6b02e26470f5e0.tmp"));
+        for other in [
+            "6b02e26470f5e0",
+            "6b02e26470f5e0.lck",
+            "x.12.tmp",
+            "6b02e26470f5e0..tmp",
+            "6b02e26470f5e0.+1.tmp",
+        ] {
+            assert_eq!(temporary_owner(other), None, "{other}");
+        }
+        assert!(!is_temporary("6b02e26470f5e0.lck"));
+    }
+
+    #[test]
+    fn reclaim_and_break_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let q = QueueSimple::open(tmp.path(), Options::default()).unwrap();
+        let n = q.add(b"m", &SystemClock).unwrap();
+        let dir = tmp.path().join(n.dir());
+        // a killed writer of ours (pid 0 runs nothing), a live one (us), dirq's
+        std::fs::write(dir.join("6b02e26470f5e0.0.tmp"), b"half").unwrap();
+        let live = dir.join(temporary_name("6b02e26470f5e1"));
+        std::fs::write(&live, b"being written").unwrap();
+        std::fs::write(dir.join("6b02e26470f5e2.tmp"), b"cASO").unwrap();
+        assert_eq!(
+            q.reclaim_temporaries().unwrap(),
+            vec![dir.join("6b02e26470f5e0.0.tmp")]
+        );
+        assert!(live.exists() && dir.join("6b02e26470f5e2.tmp").exists());
+
+        assert!(q.lock(&n).unwrap());
+        let before = SystemTime::now() - Duration::from_secs(60);
+        assert!(!q.break_lock(&n, before).unwrap(), "taken later: not ours");
+        assert!(q
+            .break_lock(&n, SystemTime::now() + Duration::from_secs(1))
+            .unwrap());
+        assert!(
+            !q.break_lock(&n, SystemTime::now()).unwrap(),
+            "already gone"
+        );
+        assert!(q.lock(&n).unwrap(), "unlocked");
     }
 
     #[test]

@@ -280,6 +280,7 @@ pub fn apply_paths(root: &Path, paths: &Paths, live: bool) -> anyhow::Result<Rep
 /// Paths and jobs of a loaded configuration, applied together
 /// ([`apply_paths`] then [`apply_jobs`]).
 pub fn apply(root: &Path, loaded: &crate::config::Loaded, live: bool) -> anyhow::Result<Report> {
+    check_schedules(&loaded.config.components)?;
     let mut r = apply_paths(root, &paths_of(loaded)?, live)?;
     r.merge(apply_jobs(root, &loaded.config.components, live)?);
     Ok(r)
@@ -291,11 +292,9 @@ pub fn paths_of(loaded: &crate::config::Loaded) -> anyhow::Result<Paths> {
     let c = &loaded.config;
     let ams = crate::messaging::settings::from_config(loaded)?;
     Ok(Paths {
-        config_dir: loaded
-            .source
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| "/etc/fedcloud-appliance".into()),
+        // The units run with the default configuration file, wherever this
+        // one was read from.
+        config_dir: Paths::default().config_dir,
         state: c.paths.state.clone(),
         image_data: c.paths.image_data.clone(),
         ca_dir: c.paths.ca_dir.clone(),
@@ -328,6 +327,9 @@ pub enum Configured<'a> {
 /// another root) when they are installed. `live`: also reload the running
 /// systemd and start the timers.
 pub fn install(root: &Path, config: Configured<'_>, live: bool) -> anyhow::Result<Report> {
+    if let Configured::Loaded(l) = &config {
+        check_schedules(&l.config.components)?;
+    }
     let mut r = Report::new(root);
     for f in FILES {
         write(root, Path::new(f.path), f.text, 0o644, &mut r)?;

@@ -5,7 +5,8 @@
 //! Control API: `POST /__fault` with a [`Fault`] as JSON appends a rule
 //! (e.g. `{"status":503,"count":2,"path_prefix":"/v3"}`,
 //! `{"delay_ms":5000,"count":1}`, `{"drop_connection":true,"count":1}`,
-//! `{"truncate_after":1024}`), `DELETE /__fault` clears the rules, `GET
+//! `{"truncate_after":1024}`, `{"stall_after":1048576,"stall_ms":5000}`),
+//! `DELETE /__fault` clears the rules, `GET
 //! /__fault` lists them, `GET /__fault/stats` counts requests
 //! (`seen`, `faulted`, `forwarded`). Everything else is forwarded.
 //!

@@ -45,6 +45,13 @@ pub struct Fault {
     /// Send the body at most this many bytes per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttle: Option<u64>,
+    /// After this many body bytes, send nothing for `stall_ms` (the
+    /// connection stays open: a stalled download), then go on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_after: Option<u64>,
+    /// How long the stall of `stall_after` lasts.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stall_ms: u64,
     /// Only requests whose path starts with this. Without it a rule applies
     /// to the server's default scope (AMS: publish calls; others: every
     /// request except the control API).
@@ -91,6 +98,8 @@ impl Default for Fault {
             drop_connection: false,
             truncate_after: None,
             throttle: None,
+            stall_after: None,
+            stall_ms: 0,
             path_prefix: None,
             count: 1,
         }
@@ -130,6 +139,14 @@ impl Fault {
     pub fn throttle(bytes_per_second: u64) -> Fault {
         Fault {
             throttle: Some(bytes_per_second),
+            ..Fault::default()
+        }
+    }
+    /// Stop sending after `bytes` body bytes for `pause`, then go on.
+    pub fn stall_after(bytes: u64, pause: Duration) -> Fault {
+        Fault {
+            stall_after: Some(bytes),
+            stall_ms: u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
             ..Fault::default()
         }
     }
@@ -174,7 +191,7 @@ impl Fault {
 
     /// Whether the body needs rewriting.
     pub(crate) fn shapes_body(&self) -> bool {
-        self.truncate_after.is_some() || self.throttle.is_some()
+        self.truncate_after.is_some() || self.throttle.is_some() || self.stall_after.is_some()
     }
 
     /// Throttle and/or truncate a response's body, keeping (or adding) its
@@ -200,6 +217,9 @@ impl Fault {
         }
         let limit = self.truncate_after;
         let rate = self.throttle.filter(|r| *r > 0);
+        let stall = self
+            .stall_after
+            .map(|at| (at, Duration::from_millis(self.stall_ms)));
         // Throttled bodies go out in pieces of about 1/20 s worth of data.
         let piece = rate
             .map(|r| usize::try_from((r / 20).max(1)).unwrap_or(usize::MAX))
@@ -210,6 +230,8 @@ impl Fault {
             sent: u64,
             /// Bytes were thrown away: after `pending`, fail.
             cut: bool,
+            /// The `stall_after` pause happened.
+            stalled: bool,
             done: bool,
         }
         let state = State {
@@ -217,6 +239,7 @@ impl Fault {
             pending: Bytes::new(),
             sent: 0,
             cut: false,
+            stalled: false,
             done: false,
         };
         let stream = futures::stream::unfold(state, move |mut st| async move {
@@ -250,7 +273,15 @@ impl Fault {
                 let err: BoxError = "response body cut short by fault injection".into();
                 return Some((Err(err), st));
             }
-            let n = st.pending.len().min(piece);
+            let mut n = st.pending.len().min(piece);
+            if let Some((at, pause)) = stall.filter(|_| !st.stalled) {
+                if st.sent >= at {
+                    st.stalled = true;
+                    tokio::time::sleep(pause).await;
+                } else {
+                    n = n.min(usize::try_from(at - st.sent).unwrap_or(usize::MAX));
+                }
+            }
             let out = st.pending.split_to(n);
             if let Some(rate) = rate {
                 tokio::time::sleep(Duration::from_secs_f64(out.len() as f64 / rate as f64)).await;

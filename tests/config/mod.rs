@@ -75,20 +75,10 @@ fn check(dir: &Path, json: bool) -> (String, i32) {
 }
 
 fn compare(case: &str, file: &str, got: &str) {
-    let path = fixtures().join(case).join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert!(
-        want == got,
-        "golden mismatch for {case}/{file}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
+    crate::util::golden(
+        &fixtures().join(case).join(file),
+        &format!("{case}/{file}"),
+        got,
     );
 }
 

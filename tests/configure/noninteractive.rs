@@ -212,6 +212,23 @@ site:\n  name: IGNORED\ncomponents:\n  accounting: false\n",
     assert!(secrets1.contains("  password: "), "password secret written");
     assert!(!secrets1.contains("application-credential-secret"));
     r.appliance().args(["config", "check"]).assert().success();
+
+    // Components: exactly the timers of the enabled ones.
+    let cf = r.path().join("components.yaml");
+    std::fs::write(&cf, "components:\n  accounting: false\n").unwrap();
+    let mut c = r.configure();
+    c.arg("--answers").arg(&cf).args(["--only", "components"]);
+    ok(c);
+    let wants = r.path().join("etc/systemd/system/timers.target.wants");
+    let linked =
+        |t: &str| std::fs::symlink_metadata(wants.join(format!("appliance-{t}.timer"))).is_ok();
+    assert!(!linked("accounting-extract") && !linked("accounting-send"));
+    assert!(linked("info-publish") && linked("images-sync") && linked("crl-refresh"));
+    let (config2, _) = r.files();
+    assert!(
+        config2.contains("  accounting:\n    enabled: false\n"),
+        "{config2}"
+    );
 }
 
 #[test]
@@ -300,4 +317,95 @@ fn rerun_with_the_same_answers_keeps_the_files_and_foreign_keys() {
         String::from_utf8(before).unwrap()
     );
     assert_eq!(std::fs::read(r.secrets()).unwrap(), before_secrets);
+}
+
+#[test]
+fn pasted_pem_is_written_key_0600_and_never_into_the_configuration() {
+    let s = refsite();
+    let indent = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let answers = answers_yaml().replace(
+        &format!(
+            "host-certificate:\n  certificate: {}\n  key: {}\n",
+            s.var("REFSITE_HOST_CERT"),
+            s.var("REFSITE_HOST_KEY")
+        ),
+        &format!(
+            "host-certificate:\n  certificate: |\n{}  key: |\n{}",
+            indent(s.var("REFSITE_HOST_CERT")),
+            indent(s.var("REFSITE_HOST_KEY"))
+        ),
+    );
+    assert!(answers.contains("BEGIN"), "{answers}");
+    let r = Root::new();
+    let f = r.answers_file(&answers);
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = ok(c);
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+    let key = r.path().join("etc/grid-security/hostkey.pem");
+    let cert = r.path().join("etc/grid-security/hostcert.pem");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&cert), 0o644);
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap().trim(),
+        std::fs::read_to_string(s.var("REFSITE_HOST_KEY"))
+            .unwrap()
+            .trim()
+    );
+    let (config, _) = r.files();
+    assert!(
+        config.contains("  host-key: @ROOT@/etc/grid-security/hostkey.pem\n"),
+        "{config}"
+    );
+    assert!(!config.contains("PRIVATE KEY"));
+    r.appliance().args(["config", "check"]).assert().success();
+}
+
+#[test]
+fn registry_robot_account_is_tested_before_it_is_saved() {
+    let s = refsite();
+    let with = |pw: &str| {
+        format!(
+            "{}  registries:\n    - name: registry-configure\n      url: {}\n      projects: [egi_vm_images]\n      robot: {}\n      password: \"{pw}\"\n",
+            answers_yaml(),
+            s.var("REFSITE_HARBOR_URL"),
+            s.var("REFSITE_HARBOR_ROBOT"),
+        )
+    };
+    let r = Root::new();
+    let f = r.answers_file(&with("not-the-robot-password"));
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("images: registry registry-configure: cannot list project egi_vm_images"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-robot-password"));
+    assert!(!r.config().exists());
+
+    let f = r.answers_file(&with(s.var("REFSITE_HARBOR_PASSWORD")));
+    let mut c = r.configure();
+    c.arg("--answers").arg(&f);
+    let out = ok(c);
+    assert!(out.contains("registry registry-configure:"), "{out}");
+    let (config, secrets) = r.files();
+    assert!(
+        config.contains("type: harbor") && config.contains("robot: refsite-robot"),
+        "{config}"
+    );
+    assert!(!config.contains(s.var("REFSITE_HARBOR_PASSWORD")));
+    assert!(
+        secrets.contains("registry-configure:\n    password:"),
+        "secrets"
+    );
+    r.appliance().args(["config", "check"]).assert().success();
 }

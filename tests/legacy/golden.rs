@@ -58,21 +58,7 @@ fn normalise(text: &str, dir: &Path) -> String {
 
 fn compare(layout: &str, file: &str, got: &str) {
     let path = fixtures().join(layout).join("expected").join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert!(
-        want == got,
-        "golden mismatch for {layout}/{file}\n--- expected\n{want}--- got\n{got}---\n(run with UPDATE_GOLDEN=1 to accept)"
-    );
+    crate::util::golden(&path, &format!("{layout}/{file}"), got);
 }
 
 fn mode(p: &Path) -> u32 {

@@ -10,6 +10,7 @@
 mod osc;
 mod pki;
 mod proxy;
+mod reauth;
 
 use std::time::{Duration, Instant};
 

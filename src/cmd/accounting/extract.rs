@@ -269,10 +269,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
     let spool = if a.dry_run {
         None
     } else {
-        Some(Arc::new(
-            QueueSimple::open(&spool_path, spool::Options::default())
-                .with_context(|| format!("opening the spool {}", spool_path.display()))?,
-        ))
+        let q = QueueSimple::open(&spool_path, spool::Options::default())
+            .with_context(|| format!("opening the spool {}", spool_path.display()))?;
+        reclaim(&q, &state_dir)?;
+        Some(Arc::new(q))
     };
 
     let mut jobs = Vec::new();
@@ -330,6 +330,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
         users: Lookups::default(),
     });
     let concurrency = shared.section.concurrency;
+    crate::progress::projects_planned(jobs.len());
     let mut projects: Vec<ProjectReport> = stream::iter(jobs)
         .map(|job| {
             let shared = shared.clone();
@@ -342,6 +343,11 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
 
     let ok = projects.iter().all(|p| p.ok);
     let any_ok = projects.iter().any(|p| p.ok);
+    crate::progress::finished(&format!(
+        "done: {} of {} projects extracted",
+        projects.iter().filter(|p| p.ok).count(),
+        projects.len()
+    ));
     let report = Report {
         ok,
         dry_run: a.dry_run,
@@ -400,6 +406,20 @@ fn matches_project(project: &ProjectRef, wanted: &str) -> bool {
         ProjectRef::Id(id) => id == wanted,
         ProjectRef::Name { name, .. } => name == wanted,
     }
+}
+
+/// With the run lock held: remove what a killed run of ours left, the
+/// spool temporaries of dead writers of ours and the `.tmp-*` files of
+/// `lastrun` writes (dirq's temporaries of other writers keep their 300 s).
+fn reclaim(spool: &QueueSimple, state_dir: &std::path::Path) -> anyhow::Result<()> {
+    let removed = spool
+        .reclaim_temporaries()
+        .context("removing the spool temporaries of a killed run")?;
+    for f in &removed {
+        tracing::info!(file = %f.display(), "temporary of a killed run removed");
+    }
+    crate::state::reclaim_at_start(state_dir);
+    Ok(())
 }
 
 /// A legacy cASO `voms.json`: `{"<vo>": {"projects": [..]}}` (`tenant` and
@@ -468,6 +488,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
         lastrun_advanced: false,
         warnings: Vec::new(),
     };
+    crate::progress::project_started(&report.project);
     let span = tracing::info_span!("project", project = %job.project, vo = %job.vo);
     let result = extract_inner(shared, &job, &mut report)
         .instrument(span.clone())
@@ -491,6 +512,7 @@ async fn extract_project(shared: &Shared, job: Job) -> ProjectReport {
             report.error = Some(msg);
         }
     }
+    crate::progress::project_finished(&report.project, report.ok);
     report
 }
 

@@ -137,12 +137,17 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
     let queue = QueueSimple::open(&s.spool, Options::default())
         .with_context(|| format!("opening the spool {}", s.spool.display()))?;
     let quarantine = Quarantine::new(&s.quarantine);
+    let holding = send::Holding::new(&s.holding_file);
+    if !a.dry_run {
+        reclaim_state(&s);
+    }
     let auth = match &s.token {
         Some(t) => Auth::Token(t.clone()),
         None => Auth::X509(&cred),
     };
     let report = send::send_all(Run {
         queue: &queue,
+        holding: &holding,
         quarantine: &quarantine,
         signer: &cred,
         server_cert: server_cert.as_ref(),
@@ -182,6 +187,15 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> anyhow::Result<Outcome> {
     Ok(report.outcome())
 }
 
+/// The temporaries a killed run of ours left beside `send.json` and in the
+/// quarantine (see [`crate::state::reclaim_temporaries`]).
+fn reclaim_state(s: &Settings) {
+    let dirs = [s.state_file.parent(), Some(s.quarantine.as_path())];
+    dirs.into_iter()
+        .flatten()
+        .for_each(crate::state::reclaim_at_start);
+}
+
 fn print_report(g: &GlobalArgs, r: &SendReport) -> anyhow::Result<()> {
     if g.json {
         println!("{}", serde_json::to_string_pretty(r)?);
@@ -216,6 +230,9 @@ fn print_report(g: &GlobalArgs, r: &SendReport) -> anyhow::Result<()> {
         println!(
             "skipped {l}: locked by another process (sent once the lock is released or stale)"
         );
+    }
+    for l in &r.reclaimed_locks {
+        println!("lock of a killed run removed: {l}");
     }
     for l in &r.purged_locks {
         println!("stale lock removed: {l}");

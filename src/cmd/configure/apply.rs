@@ -11,7 +11,7 @@ use crate::exit::{Outcome, UsageError};
 use crate::setup::answers::{under, Answers, Material, IMAGE_DATA_LABEL};
 use crate::setup::{disk, render};
 
-use super::{checks, seam, Existing};
+use super::{checks, Existing};
 
 /// Who owns a file the wizard writes (when it runs as root and the
 /// `appliance` user exists; otherwise ownership is left alone).
@@ -122,6 +122,8 @@ pub struct Plan {
     pub refresh_crls: Option<PathBuf>,
     /// The "configured" marker.
     pub marker: PathBuf,
+    /// Where appliance.yaml is written.
+    pub config_path: PathBuf,
     /// The host certificate's DN (to register in GOCDB).
     pub dn: Option<String>,
     /// Notes from merging into the existing files.
@@ -269,7 +271,9 @@ impl Plan {
             format,
             dirs,
             refresh_crls: a.trust.refresh_crls.then(|| a.trust.ca_dir.clone()),
-            marker: a.paths.state.join(".configured"),
+            // Where the units look for it, whatever `paths.state` says.
+            marker: root.join(crate::systemd::banner::CONFIGURED),
+            config_path: config_path.to_path_buf(),
             dn,
             notes,
             live,
@@ -309,7 +313,7 @@ impl Plan {
         if let Some(d) = &self.refresh_crls {
             println!("  refresh the CRLs of {}", d.display());
         }
-        println!("  enable the timers of the enabled components; disable the others");
+        println!("  enable the timers of the enabled components, disable the others; let the units write the configured paths");
         println!("  mark the appliance configured: {}", self.marker.display());
         if let Some(dn) = &self.dn {
             println!(
@@ -322,7 +326,7 @@ impl Plan {
     }
 
     /// Do it.
-    pub async fn apply(&self, a: &Answers) -> anyhow::Result<Outcome> {
+    pub async fn apply(&self) -> anyhow::Result<Outcome> {
         let mut outcome = Outcome::Success;
         if let Some((dev, _)) = &self.format {
             if let Some(sig) = checks::probe_signature(dev).map_err(anyhow::Error::msg)? {
@@ -381,21 +385,47 @@ impl Plan {
             }
         }
         if let Some(d) = &self.refresh_crls {
-            match seam::refresh_crls(d).await {
-                Ok(s) => println!("CRLs: {s}"),
+            let opts = crate::trust::crl::Options::new(chrono::Utc::now());
+            match crate::trust::crl::refresh(d, &opts).await {
+                Ok(r) => {
+                    let c = &r.summary;
+                    println!(
+                        "CRLs of {}: {} CA(s), {} updated, {} unchanged, {} failed, {} without CRL URL",
+                        d.display(),
+                        c.cas,
+                        c.updated,
+                        c.unchanged,
+                        c.failed,
+                        c.skipped
+                    );
+                    if c.failed > 0 {
+                        outcome = Outcome::Partial;
+                    }
+                }
                 Err(e) => {
-                    eprintln!("warning: CRL refresh: {e:#}");
+                    eprintln!("warning: CRL refresh of {}: {e}", d.display());
+                    outcome = Outcome::Partial;
                 }
             }
         }
-        match seam::apply_jobs(&self.root, &a.components, self.live) {
-            Ok(lines) => {
-                for l in lines {
-                    println!("{l}");
+        // The units follow the configuration just written: the paths each
+        // sandboxed job may write, and exactly the timers of the enabled
+        // components.
+        let loaded = config::load(&self.config_path)?;
+        match crate::systemd::apply(&self.root, &loaded, self.root == Path::new("/")) {
+            Ok(r) => {
+                if !r.enabled.is_empty() {
+                    println!("timers enabled: {}", r.enabled.join(", "));
+                }
+                if !r.disabled.is_empty() {
+                    println!("timers disabled: {}", r.disabled.join(", "));
+                }
+                for w in &r.warnings {
+                    eprintln!("warning: {w}");
                 }
             }
             Err(e) => {
-                eprintln!("warning: timers: {e:#}");
+                eprintln!("warning: the units could not follow the configuration: {e:#}");
                 outcome = Outcome::Partial;
             }
         }
@@ -406,6 +436,9 @@ impl Plan {
         );
         write_owned(&self.marker, stamp.as_bytes(), 0o644, Owner::Appliance)?;
         println!("configured: {}", self.marker.display());
+        if crate::systemd::banner::remove(&self.root)? {
+            println!("removed the \"not configured yet\" banner");
+        }
         Ok(outcome)
     }
 }

@@ -12,7 +12,6 @@
 
 mod apply;
 mod checks;
-mod seam;
 mod wizard;
 
 use std::io::IsTerminal;
@@ -42,7 +41,7 @@ Sources of the answers:
                   left alone: nothing is configured, exit 0.
 
 Answers file (every key optional; absent keys keep the current answer;
-configure/answers.example.yaml in the source tree is a complete example):
+`appliance configure --example` prints a complete, commented one):
   site:             name, endpoint, endpoint-id, gocdb-url
   keystone:         auth-url, region, auth-type (v3applicationcredential | password),
                     application-credential-id, application-credential-secret,
@@ -91,6 +90,9 @@ pub struct Args {
     /// Write without asking for confirmation after the summary.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Print the commented example answers file and exit.
+    #[arg(long, conflicts_with_all = ["answers", "user_data", "dry_run"])]
+    pub example: bool,
     /// Treat DIR as the root file system (image builds, tests): the default
     /// paths, units and timers go below it.
     #[arg(long, env = "APPLIANCE_ROOT", value_name = "DIR", default_value = "/")]
@@ -148,6 +150,10 @@ fn read_existing(path: &Path, root: &Path, only: &[Section]) -> anyhow::Result<E
 
 /// Run `appliance configure`.
 pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
+    if args.example {
+        print!("{}", answers::example());
+        return Ok(Outcome::Success);
+    }
     let root = args.root.clone();
     let config_path = if root != Path::new("/") && g.config == Path::new(DEFAULT_CONFIG) {
         under(&root, DEFAULT_CONFIG)
@@ -255,7 +261,7 @@ pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
             }
         }
     }
-    plan.apply(&answers).await
+    plan.apply().await
 }
 
 /// The sections to check: `--only`'s (the VO projects are checked again
