@@ -436,7 +436,9 @@ impl Fetcher {
             let mut b = crate::tls::reqwest_builder()
                 .user_agent(crate::openstack::http::USER_AGENT)
                 .connect_timeout(limits.connect_timeout)
-                .read_timeout(limits.rate_window)
+                // A backstop for the requests outside the minimum-rate
+                // watch (registry API): the watch itself cuts at one window.
+                .read_timeout(limits.rate_window * 2)
                 .redirect(scheme::redirect_policy(http));
             for c in &certs {
                 b = b.add_root_certificate(c.clone());
@@ -612,7 +614,7 @@ impl Fetcher {
         loop {
             tokio::select! {
                 c = resp.chunk() => match c.map_err(|e| if e.is_timeout() {
-                    stalled(shown, self.limits.rate_window)
+                    body_stalled(shown, self.limits.rate_window)
                 } else {
                     t(scheme::error_text(&e.without_url()), true)
                 })? {
@@ -903,7 +905,7 @@ impl Fetcher {
                 }
                 Ok(None) => break,
                 Err(e) if e.is_timeout() => {
-                    result = Err(Step::Retry(stalled(shown, self.limits.rate_window), 0));
+                    result = Err(Step::Retry(body_stalled(shown, self.limits.rate_window), 0));
                     break;
                 }
                 Err(e) => {
@@ -1122,13 +1124,26 @@ fn send_error(e: reqwest::Error, shown: &str, window: Duration) -> FetchError {
     }
 }
 
-/// Nothing arrived for a whole rate window (the client's read timeout).
+/// No answer within a rate window.
 fn stalled(shown: &str, window: Duration) -> FetchError {
     FetchError::Timeout {
         url: shown.to_string(),
         what: format!(
             "no answer within {} s (images.transfer.rate-window-seconds)",
             window.as_secs()
+        ),
+        transient: true,
+    }
+}
+
+/// Nothing arrived for two rate windows during a body (the client's read
+/// timeout; the minimum-rate watch normally cuts before).
+fn body_stalled(shown: &str, window: Duration) -> FetchError {
+    FetchError::Timeout {
+        url: shown.to_string(),
+        what: format!(
+            "no data for {} s (images.transfer.rate-window-seconds)",
+            (window * 2).as_secs()
         ),
         transient: true,
     }

@@ -187,6 +187,7 @@ paths:
   state: {d}/state
   ca-dir: {certs}
 images:
+  allow-http: [lists]
   subscriptions:
     - name: crl-test
       url: {list}

@@ -204,9 +204,7 @@ impl World {
     pub(super) fn run(&self, json: bool, args: &[&str]) -> (i32, String, String) {
         let cfg = self.config();
         let mut cmd = appliance();
-        // Plain log lines: the escape sequences of colours are not the
-        // output under test.
-        cmd.env("NO_COLOR", "1").arg("--config").arg(&cfg);
+        cmd.arg("--config").arg(&cfg);
         if json {
             cmd.arg("--json");
         }
