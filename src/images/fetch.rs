@@ -658,128 +658,112 @@ impl Fetcher {
         let partial_dir = dir.join(".partial");
         let partial = partial_dir.join(super::cache::partial_name(name));
         let marker = partial_dir.join(super::cache::marker_name(name));
-        let r = self
-            .download_verified(url, place, auth, size, want, dir, name, &partial, &marker)
-            .await;
+        let r: Result<Downloaded, FetchError> = async {
+            let shown = redact_url(url);
+            std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
+            let mark = want.marker();
+            // A partial for other bytes is useless.
+            if std::fs::read_to_string(&marker).ok().as_deref() != Some(mark.as_str()) {
+                let _ = std::fs::remove_file(&partial);
+                std::fs::write(&marker, &mark).map_err(|e| FetchError::io(&marker, e))?;
+            }
+            let sha256 = matches!(want, Want::Sha256(_));
+            let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+            if have > size {
+                let _ = std::fs::remove_file(&partial);
+            }
+            let have = have.min(size);
+            check_free_space(dir, size - have + self.limits.free_space_margin)?;
+            let deadline = Deadline::new(
+                self.limits.image_deadline_for(size),
+                "the image deadline",
+                "images.transfer.image-deadline-seconds plus the size at min-rate-kib",
+            );
+
+            let mut attempt = 0;
+            let mut transferred = 0;
+            let mut resumed = false;
+            let mut last: Option<FetchError> = None;
+            let digest;
+            loop {
+                let r = self
+                    .download_once(
+                        url, place, auth, size, sha256, &partial, &shown, &deadline, name,
+                    )
+                    .await;
+                match r {
+                    Ok(Transfer {
+                        bytes,
+                        resumed: r,
+                        digest: d,
+                    }) => {
+                        transferred += bytes;
+                        resumed |= r;
+                        digest = d;
+                        break;
+                    }
+                    Err(Step::Retry(err, bytes)) if attempt + 1 < self.limits.tries => {
+                        transferred += bytes;
+                        let delay = self.backoff(attempt);
+                        tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %err, "download interrupted; retrying (resuming when the server allows it)");
+                        self.pause(delay, &shown, &deadline, &err).await?;
+                        last = Some(err);
+                        attempt += 1;
+                    }
+                    Err(Step::Retry(err, _)) | Err(Step::Fail(err)) => {
+                        if matches!(err, FetchError::Oversize { .. }) {
+                            let _ = std::fs::remove_file(&partial);
+                        }
+                        return Err(deadline.with_last(err, last.as_ref(), &shown));
+                    }
+                }
+            }
+            // Size and digest of the complete file (hashed while written; a
+            // resumed prefix was hashed from disk first).
+            let got = match digest {
+                Some(d) => d,
+                None => sums_of(&partial, sha256).map_err(|e| FetchError::io(&partial, e))?,
+            };
+            if got.size != size {
+                return Err(FetchError::Truncated {
+                    url: shown,
+                    got: got.size,
+                    want: size,
+                });
+            }
+            let have = match want {
+                Want::Sha512(_) => Some(got.sha512.as_str()),
+                Want::Sha256(_) => got.sha256.as_deref(),
+            };
+            if have != Some(want.hex()) {
+                let _ = std::fs::remove_file(&partial);
+                return Err(FetchError::ChecksumMismatch {
+                    url: shown,
+                    algo: want.algo(),
+                    want: want.hex().into(),
+                    got: have.unwrap_or_default().into(),
+                });
+            }
+            let dest = dir.join(name);
+            std::fs::rename(&partial, &dest).map_err(|e| FetchError::io(&dest, e))?;
+            let _ = std::fs::remove_file(&marker);
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| FetchError::io(dir, e))?;
+            Ok(Downloaded {
+                path: dest,
+                size,
+                transferred,
+                resumed,
+                sha512: got.sha512,
+            })
+        }
+        .await;
         if r.is_err() && std::fs::metadata(&partial).map_or(true, |m| m.len() == 0) {
             let _ = std::fs::remove_file(&partial);
             let _ = std::fs::remove_file(&marker);
         }
         r
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn download_verified(
-        &self,
-        url: &Url,
-        place: Place,
-        auth: Auth<'_>,
-        size: u64,
-        want: Want<'_>,
-        dir: &Path,
-        name: &str,
-        partial: &Path,
-        marker: &Path,
-    ) -> Result<Downloaded, FetchError> {
-        let shown = redact_url(url);
-        let partial_dir = dir.join(".partial");
-        std::fs::create_dir_all(&partial_dir).map_err(|e| FetchError::io(&partial_dir, e))?;
-        let mark = want.marker();
-        // A partial for other bytes is useless.
-        if std::fs::read_to_string(marker).ok().as_deref() != Some(mark.as_str()) {
-            let _ = std::fs::remove_file(partial);
-            std::fs::write(marker, &mark).map_err(|e| FetchError::io(marker, e))?;
-        }
-        let sha256 = matches!(want, Want::Sha256(_));
-        let have = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
-        if have > size {
-            let _ = std::fs::remove_file(partial);
-        }
-        let have = have.min(size);
-        check_free_space(dir, size - have + self.limits.free_space_margin)?;
-        let deadline = Deadline::new(
-            self.limits.image_deadline_for(size),
-            "the image deadline",
-            "images.transfer.image-deadline-seconds plus the size at min-rate-kib",
-        );
-
-        let mut attempt = 0;
-        let mut transferred = 0;
-        let mut resumed = false;
-        let mut last: Option<FetchError> = None;
-        let digest;
-        loop {
-            let r = self
-                .download_once(
-                    url, place, auth, size, sha256, partial, &shown, &deadline, name,
-                )
-                .await;
-            match r {
-                Ok(Transfer {
-                    bytes,
-                    resumed: r,
-                    digest: d,
-                }) => {
-                    transferred += bytes;
-                    resumed |= r;
-                    digest = d;
-                    break;
-                }
-                Err(Step::Retry(err, bytes)) if attempt + 1 < self.limits.tries => {
-                    transferred += bytes;
-                    let delay = self.backoff(attempt);
-                    tracing::warn!(url = %shown, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %err, "download interrupted; retrying (resuming when the server allows it)");
-                    self.pause(delay, &shown, &deadline, &err).await?;
-                    last = Some(err);
-                    attempt += 1;
-                }
-                Err(Step::Retry(err, _)) | Err(Step::Fail(err)) => {
-                    if matches!(err, FetchError::Oversize { .. }) {
-                        let _ = std::fs::remove_file(partial);
-                    }
-                    return Err(deadline.with_last(err, last.as_ref(), &shown));
-                }
-            }
-        }
-        // Size and digest of the complete file (hashed while written; a
-        // resumed prefix was hashed from disk first).
-        let got = match digest {
-            Some(d) => d,
-            None => sums_of(partial, sha256).map_err(|e| FetchError::io(partial, e))?,
-        };
-        if got.size != size {
-            return Err(FetchError::Truncated {
-                url: shown,
-                got: got.size,
-                want: size,
-            });
-        }
-        let have = match want {
-            Want::Sha512(_) => Some(got.sha512.as_str()),
-            Want::Sha256(_) => got.sha256.as_deref(),
-        };
-        if have != Some(want.hex()) {
-            let _ = std::fs::remove_file(partial);
-            return Err(FetchError::ChecksumMismatch {
-                url: shown,
-                algo: want.algo(),
-                want: want.hex().into(),
-                got: have.unwrap_or_default().into(),
-            });
-        }
-        let dest = dir.join(name);
-        std::fs::rename(partial, &dest).map_err(|e| FetchError::io(&dest, e))?;
-        let _ = std::fs::remove_file(marker);
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| FetchError::io(dir, e))?;
-        Ok(Downloaded {
-            path: dest,
-            size,
-            transferred,
-            resumed,
-            sha512: got.sha512,
-        })
     }
 
     #[allow(clippy::too_many_arguments)]
