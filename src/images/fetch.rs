@@ -37,6 +37,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openssl::sha::{Sha256, Sha512};
@@ -272,12 +273,25 @@ impl FetchError {
 
 /// The HTTP clients of the image flow: one following only `https`, one
 /// also `http`, each with the scheme policy on redirects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Fetcher {
-    https_only: reqwest::Client,
-    with_http: reqwest::Client,
+    /// The client following only https, and the one also following http,
+    /// each made on first use (a run that needs one builds one: a client
+    /// costs its trust store).
+    https_only: Arc<OnceLock<reqwest::Client>>,
+    with_http: Arc<OnceLock<reqwest::Client>>,
+    certs: Arc<Vec<reqwest::Certificate>>,
     allow_http: AllowHttp,
     limits: Limits,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("allow_http", &self.allow_http)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// Every certificate in an IGTF-style directory (`*.0`..`*.9`, `*.pem`).
@@ -431,41 +445,60 @@ impl Fetcher {
         limits: Limits,
         allow_http: AllowHttp,
     ) -> Result<Fetcher, String> {
-        let certs = ca_dir.map(ca_dir_certs).unwrap_or_default();
-        let build = |http: Http| {
-            let mut b = crate::tls::reqwest_builder()
-                .user_agent(crate::openstack::http::USER_AGENT)
-                .connect_timeout(limits.connect_timeout)
-                // A backstop for the requests outside the minimum-rate
-                // watch (registry API): the watch itself cuts at one window.
-                .read_timeout(limits.rate_window * 2)
-                .redirect(scheme::redirect_policy(http));
-            for c in &certs {
-                b = b.add_root_certificate(c.clone());
-            }
-            b.build().map_err(|e| e.to_string())
-        };
-        Ok(Fetcher {
-            https_only: build(Http::Refused)?,
-            with_http: build(Http::Allowed)?,
+        let f = Fetcher {
+            https_only: Arc::default(),
+            with_http: Arc::default(),
+            certs: Arc::new(ca_dir.map(ca_dir_certs).unwrap_or_default()),
             allow_http,
             limits,
-        })
+        };
+        // The lists' client now, so that a client that cannot be built is
+        // an error here; another one later is built the same way.
+        let first = f.build(Place::List.http(allow_http))?;
+        f.cell(Place::List.http(allow_http)).get_or_init(|| first);
+        Ok(f)
+    }
+
+    fn cell(&self, http: Http) -> &OnceLock<reqwest::Client> {
+        match http {
+            Http::Allowed => &self.with_http,
+            Http::Refused => &self.https_only,
+        }
+    }
+
+    fn build(&self, http: Http) -> Result<reqwest::Client, String> {
+        let mut b = crate::tls::reqwest_builder()
+            .user_agent(crate::openstack::http::USER_AGENT)
+            .connect_timeout(self.limits.connect_timeout)
+            // A backstop for the requests outside the minimum-rate watch
+            // (registry API): the watch itself cuts at one window.
+            .read_timeout(self.limits.rate_window * 2)
+            .redirect(scheme::redirect_policy(http));
+        for c in self.certs.iter() {
+            b = b.add_root_certificate(c.clone());
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+
+    fn client_with(&self, http: Http) -> reqwest::Client {
+        self.cell(http)
+            .get_or_init(|| {
+                self.build(http)
+                    .expect("an HTTP client with the settings of one already built")
+            })
+            .clone()
     }
 
     /// The HTTP client for `place` (same trust; `http`, also on
     /// redirects, only where allowed).
     pub fn client_for(&self, place: Place) -> reqwest::Client {
-        match place.http(self.allow_http) {
-            Http::Allowed => self.with_http.clone(),
-            Http::Refused => self.https_only.clone(),
-        }
+        self.client_with(place.http(self.allow_http))
     }
 
     /// The HTTP client that follows `https` and `http` (and no other
     /// scheme, also on redirects), whatever `images.allow-http` says.
     pub fn client(&self) -> reqwest::Client {
-        self.with_http.clone()
+        self.client_with(Http::Allowed)
     }
 
     /// The bytes of a list source: a local file is read (`file:`), a URL
