@@ -63,8 +63,8 @@ pub enum Command {
     Images(crate::cmd::images::ImagesCommand),
     /// State of every flow: last runs, queues, certificates, CRLs, alerts.
     Status(crate::cmd::status::Args),
-    /// Check the site: configuration, Keystone, every VO project and the
-    /// services it uses; `--inventory` lists what each project holds.
+    /// Check everything the jobs depend on, each failure with its remedy;
+    /// `--inventory` lists what each VO project holds instead.
     Doctor(DoctorArgs),
     /// Migrate configuration and state across appliance releases.
     Migrate(crate::cmd::migrate::Args),
@@ -103,7 +103,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub project: Option<String>,
     /// List servers (deleted ones included), images, flavors, volumes and
-    /// floating IPs of each project.
+    /// floating IPs of each project, instead of the checks.
     #[arg(long)]
     pub inventory: bool,
 }

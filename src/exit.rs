@@ -57,7 +57,8 @@ pub fn outcome_of_error(e: &anyhow::Error) -> Outcome {
     Outcome::Error
 }
 
-/// Print the error chain once, for a person, on stderr.
+/// Print the error chain once, for a person, on stderr; any URL in it
+/// redacted ([`crate::redact::text`]: a third-party error may quote one).
 pub fn report_error(e: &anyhow::Error) {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", crate::redact::text(&format!("{e:#}")));
 }

@@ -53,7 +53,7 @@ pub fn check(url: &Url, what: &str, http: Http) -> Result<(), SchemeRefused> {
     match (url.scheme(), http) {
         ("https", _) | ("http", Http::Allowed) => Ok(()),
         (scheme, _) => Err(SchemeRefused {
-            url: crate::openstack::error::redact_url(url),
+            url: crate::redact::url(url),
             what: what.to_string(),
             scheme: scheme.to_string(),
             http_allowed: http == Http::Allowed,

@@ -24,7 +24,7 @@ ensure_image_tools() {
   local need=() c
   for c in mmdebstrap:mmdebstrap grub-mkimage:grub2-common mkfs.vfat:dosfstools mcopy:mtools \
            sfdisk:fdisk mkfs.ext4:e2fsprogs genisoimage:genisoimage xmllint:libxml2-utils \
-           python3:python3 file:file; do
+           python3:python3 file:file socat:socat; do
     command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
   done
   [ -e /usr/lib/grub/i386-pc/boot.img ] || need+=(grub-pc-bin)

@@ -69,7 +69,11 @@ fn record(
     let state = match crate::config::load(&g.config) {
         Ok(l) => l.config.paths.state,
         Err(_) => {
-            tracing::warn!(job, "no run record: the configuration does not load");
+            tracing::warn!(
+                job,
+                config = %g.config.display(),
+                "this run is not recorded for `appliance status`: the configuration does not load"
+            );
             return;
         }
     };

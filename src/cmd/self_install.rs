@@ -11,11 +11,13 @@
 //!    already running keeps the old file; the next one starts the new one);
 //! 4. `<root>/etc/fedcloud-appliance/release` gets the new version
 //!    ([`crate::release::upgraded`]);
-//! 5. on a live system (`--root /` under systemd): `systemctl daemon-reload`,
-//!    then `systemctl restart appliance-migrate.service`, the same unit that
-//!    runs before every job at boot, so the configuration and state are
-//!    migrated before the next timer fires. Without systemd it runs
-//!    `appliance migrate` itself; for another `--root` the image's
+//! 5. on a live system (`--root /` under systemd) it stops
+//!    `appliance-migrate.service` (a oneshot that stays active after it ran
+//!    at boot): every job `Requires=` and is ordered after it, so the next
+//!    job, whichever timer fires first, runs the new binary's `migrate`
+//!    before itself; a job still running is stopped with it (all of them
+//!    resume safely at their next run). Without systemd it runs `appliance
+//!    migrate` itself; for another `--root` the image's
 //!    `appliance-migrate.service` does it at that system's next boot.
 
 use std::path::{Path, PathBuf};

@@ -282,15 +282,17 @@ impl Decode for PathBuf {
 impl Decode for Url {
     fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
         let text = String::decode(node, path, d)?;
+        // Shown redacted: a credential in a rejected URL stays out of the report.
+        let shown = crate::redact::url_text(&text);
         let problem = if !text.contains("://") {
-            format!("`{text}` is not a full URL (no `https://`)")
+            format!("`{shown}` is not a full URL (no `https://`)")
         } else {
             match Url::parse(&text) {
                 Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {
                     return Some(u)
                 }
-                Ok(u) => format!("`{text}` is not an http(s) URL (scheme `{}`)", u.scheme()),
-                Err(err) => format!("`{text}` is not a valid URL: {err}"),
+                Ok(u) => format!("`{shown}` is not an http(s) URL (scheme `{}`)", u.scheme()),
+                Err(err) => format!("`{shown}` is not a valid URL: {err}"),
             }
         };
         let e = d.error_at(node.mark, path, problem);

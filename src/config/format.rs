@@ -291,15 +291,8 @@ fn scalar_text(v: &Out) -> String {
     match v {
         Out::Bool(b) => b.to_string(),
         Out::Int(i) => i.to_string(),
-        Out::Str(s) => {
-            let y = serde_yaml::to_string(s).unwrap_or_default();
-            let y = y.trim_end_matches('\n');
-            if y.contains('\n') || y.starts_with(['|', '>']) || y.is_empty() {
-                serde_json::to_string(s).unwrap_or_default()
-            } else {
-                y.to_string()
-            }
-        }
+        Out::Str(s) if s.is_empty() => "\"\"".into(),
+        Out::Str(s) => scalar(s),
         Out::List(_) => "[]".into(),
         Out::Map(_) => "{}".into(),
     }
@@ -379,12 +372,24 @@ pub fn scalar(s: &str) -> String {
                 // A multi-line block scalar does not fit on a `key: value`
                 // line; JSON escaping is valid YAML.
                 serde_json::to_string(s).unwrap_or_default()
+            } else if out == s && yaml11_keyword(s) {
+                // Plain `yes`, `on`, `n`... are strings in YAML 1.2 but
+                // booleans to YAML 1.1 readers (PyYAML, the peers' tools).
+                format!("'{s}'")
             } else {
                 out.to_string()
             }
         }
         Err(_) => serde_json::to_string(s).unwrap_or_default(),
     }
+}
+
+/// Words YAML 1.1 reads as booleans or null when plain.
+fn yaml11_keyword(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+    )
 }
 
 /// One entry of a block-style mapping as written: the key and the source

@@ -224,7 +224,7 @@ fn project(p: &ProjectRef) -> ProjectOut {
 fn auth_out(auth: &Auth, secret: Option<Secret>) -> AuthOut {
     let mut out = AuthOut {
         kind: auth.method.kind().name(),
-        auth_url: auth.auth_url.to_string(),
+        auth_url: crate::redact::url(&auth.auth_url),
         ..AuthOut::default()
     };
     let set_project = |out: &mut AuthOut, p: &Option<ProjectRef>| match p {
@@ -303,7 +303,7 @@ fn effective(loaded: &Loaded) -> Effective {
         schema_version: super::SCHEMA_VERSION,
         site: SiteOut {
             gocdb: c.site.gocdb.clone(),
-            endpoint: c.site.endpoint.to_string(),
+            endpoint: crate::redact::url(&c.site.endpoint),
             endpoint_id: c.site.endpoint_id.clone(),
             catch_all: c.site.catch_all.as_ref().map(|ca| s(&ca.file)),
         },

@@ -48,7 +48,7 @@ use url::Url;
 use tokio::time::Instant;
 
 use crate::config::sections::images::{self as config, AllowHttp};
-use crate::openstack::error::redact_url;
+use crate::redact::url as redact_url;
 use crate::scheme::{self, Http};
 use crate::secret::Secret;
 

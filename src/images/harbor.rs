@@ -430,7 +430,7 @@ impl Harbor {
         url: &Url,
         accept: &str,
     ) -> Result<(reqwest::Response, Option<Secret>), HarborError> {
-        let shown = crate::openstack::error::redact_url(url);
+        let shown = crate::redact::url(url);
         let send = |rq: reqwest::RequestBuilder| {
             let shown = shown.clone();
             async move {
@@ -495,7 +495,7 @@ impl Harbor {
                 q.append_pair("scope", s);
             }
         }
-        let shown = crate::openstack::error::redact_url(&u);
+        let shown = crate::redact::url(&u);
         let r = self
             .request(reqwest::Method::GET, &u, "application/json", None)
             .send()
@@ -562,7 +562,7 @@ impl Harbor {
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| next_link(&url, l));
-            let shown = crate::openstack::error::redact_url(&url);
+            let shown = crate::redact::url(&url);
             let v: Value = r.json().await.map_err(|e| HarborError::Shape {
                 url: shown.clone(),
                 what: format!("not JSON: {e}"),
@@ -582,7 +582,7 @@ impl Harbor {
                         url: shown,
                         what: format!(
                             "the next-page link leads to another site ({}); not followed",
-                            crate::openstack::error::redact_url(&n)
+                            crate::redact::url(&n)
                         ),
                     })
                 }
@@ -645,7 +645,7 @@ impl Harbor {
                 "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
             )
             .await?;
-        let shown = crate::openstack::error::redact_url(&url);
+        let shown = crate::redact::url(&url);
         r.json().await.map_err(|e| HarborError::Shape {
             url: shown,
             what: format!("manifest not JSON: {e}"),

@@ -305,11 +305,16 @@ fn parse_image(m: &Map<String, Value>) -> Result<ListImage, String> {
         format!("`dc:identifier` {id_text:?} is not a safe identifier (letters, digits, . _ - :)")
     })?;
     let uri_text = s("hv:uri")?;
-    let uri =
-        Url::parse(&uri_text).map_err(|e| format!("`hv:uri` {uri_text:?} is not a URL ({e})"))?;
+    let uri = Url::parse(&uri_text).map_err(|e| {
+        format!(
+            "`hv:uri` {:?} is not a URL ({e})",
+            crate::redact::url_text(&uri_text)
+        )
+    })?;
     if !matches!(uri.scheme(), "http" | "https") {
         return Err(format!(
-            "`hv:uri` {uri_text:?}: the `{}` scheme is refused (only https, and http where images.allow-http allows it)",
+            "`hv:uri` {:?}: the `{}` scheme is refused (only https, and http where images.allow-http allows it)",
+            crate::redact::url_text(&uri_text),
             uri.scheme()
         ));
     }

@@ -277,7 +277,7 @@ pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
     let sub = &src.sub;
     crate::progress::source(&sub.name, crate::progress::SourceKind::List);
     let what = match &sub.source {
-        ListSource::Url(u) => crate::openstack::error::redact_url(u),
+        ListSource::Url(u) => crate::redact::url(u),
         ListSource::File(f) => f.display().to_string(),
     };
     let body = ctx
@@ -627,7 +627,7 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
             error: format!(
                 "registry source {} ({}): timeout: the listing did not complete within the list deadline of {} s (images.transfer.list-deadline-seconds)",
                 src.sub.name,
-                crate::openstack::error::redact_url(src.harbor.harbor.base()),
+                crate::redact::url(src.harbor.harbor.base()),
                 limit.as_secs()
             ),
             remedy: "the registry answered too slowly or not at all; nothing was changed; the next run retries".into(),
@@ -637,7 +637,7 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
 
 async fn list_registry_now(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
     let h = &src.harbor;
-    let registry = crate::openstack::error::redact_url(h.harbor.base());
+    let registry = crate::redact::url(h.harbor.base());
     let failed = |what: String, e: &harbor::HarborError| {
         failure(
             "listing",

@@ -280,13 +280,18 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
         })
         .collect();
     dirs.sort();
-    let queue = if c.dry_run || in_place {
-        None
-    } else {
+    let mut t = Taker {
+        queue: None,
+        in_place,
+        dry_run: c.dry_run,
+        oldest: None,
+        read_only: false,
+    };
+    if !c.dry_run && !in_place {
         match QueueSimple::open(&to, Options::default()) {
             Ok(q) => {
                 let _ = set_owner(&to, Owner::User);
-                Some(q)
+                t.queue = Some(q);
             }
             Err(e) => {
                 *complete = false;
@@ -296,10 +301,8 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
                 return r;
             }
         }
-    };
+    }
     let incomplete_dir = plan.paths.state.join("accounting/legacy-incomplete");
-    let mut oldest: Option<SystemTime> = None;
-    let mut read_only = false;
     for d in dirs {
         let dpath = from.join(&d);
         let Ok(rd) = std::fs::read_dir(&dpath) else {
@@ -310,6 +313,9 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();
+        // taken over in this directory: the legacy files to remove once
+        // the appliance's copies are durable
+        let mut done: Vec<PathBuf> = Vec::new();
         for f in &names {
             let (stem, temp) = match f.strip_suffix(".tmp") {
                 Some(s) => (s, true),
@@ -322,14 +328,16 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
             let lock = dpath.join(format!("{stem}.lck"));
             if temp {
                 if age(&path, c.now).is_some_and(|a| a < STRANDED_TEMP) {
-                    r.locked.push(format!("{name}.tmp (being written now? run the import again once the legacy cASO is stopped)"));
+                    r.locked.push(format!(
+                        "{name}.tmp (being written now? run the import again once the legacy cASO is stopped)"
+                    ));
                     *complete = false;
                     continue;
                 }
                 if names.iter().any(|n| n == stem) {
                     // linked already; only the unlink was missed
-                    if !c.dry_run && !read_only {
-                        let _ = std::fs::remove_file(&path);
+                    if !c.dry_run {
+                        done.push(path);
                     }
                     continue;
                 }
@@ -337,40 +345,25 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
                     continue;
                 };
                 if !complete_message(&bytes) {
-                    r.incomplete_temporaries.push(format!(
-                        "{}/{}",
-                        plan.legacy_spool,
-                        format_args!("{d}/{f}")
-                    ));
+                    r.incomplete_temporaries
+                        .push(format!("{}/{d}/{f}", plan.legacy_spool));
                     if !c.dry_run {
                         let keep = incomplete_dir.join(format!("{d}-{f}"));
-                        if let Err(e) = write_atomic(&keep, &bytes, 0o600) {
-                            *complete = false;
-                            r.notes
-                                .push(format!("keeping {} aside: {e}", path.display()));
-                        } else if !in_place {
-                            read_only |= std::fs::remove_file(&path).is_err();
-                        } else {
-                            let _ = std::fs::remove_file(&path);
+                        match write_atomic(&keep, &bytes, 0o600) {
+                            Ok(()) => done.push(path),
+                            Err(e) => {
+                                *complete = false;
+                                r.notes
+                                    .push(format!("keeping {} aside: {e}", path.display()));
+                            }
                         }
                     }
                     continue;
                 }
                 r.recovered_temporaries += 1;
-                take(
-                    &mut r,
-                    &queue,
-                    &name,
-                    &bytes,
-                    &path,
-                    None,
-                    in_place,
-                    c.dry_run,
-                    complete,
-                    &mut read_only,
-                    &mut oldest,
-                    &dpath,
-                );
+                if t.take(&mut r, &name, &bytes, &path, &dpath, complete) {
+                    done.push(path);
+                }
                 continue;
             }
             if f.ends_with(".lck") || f.len() != 14 {
@@ -391,7 +384,7 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
                     }
                     _ => {
                         r.stale_locks += 1;
-                        stale_lock = Some(lock.clone());
+                        stale_lock = Some(lock);
                     }
                 }
             }
@@ -401,87 +394,108 @@ fn spool(plan: &Plan, c: Carry<'_>, complete: &mut bool) -> SpoolReport {
                 *complete = false;
                 continue;
             };
-            take(
-                &mut r,
-                &queue,
-                &name,
-                &bytes,
-                &path,
-                stale_lock.as_deref(),
-                in_place,
-                c.dry_run,
-                complete,
-                &mut read_only,
-                &mut oldest,
-                &dpath,
-            );
+            if t.take(&mut r, &name, &bytes, &path, &dpath, complete) {
+                done.push(path);
+                done.extend(stale_lock);
+            } else if in_place && !c.dry_run {
+                // stays; a stale lock is released so the sender takes it
+                if let Some(l) = stale_lock {
+                    let _ = std::fs::remove_file(l);
+                }
+            }
+        }
+        if done.is_empty() {
+            continue;
+        }
+        // the copies first, then the originals
+        if let Some(q) = &t.queue {
+            if let Err(e) = q.sync(&d) {
+                *complete = false;
+                r.notes.push(format!(
+                    "{d}: {e}; its messages are left in the legacy spool too"
+                ));
+                continue;
+            }
+        }
+        let mut gone = true;
+        for p in done {
+            gone &= std::fs::remove_file(&p).is_ok();
+        }
+        if gone {
+            let _ = std::fs::File::open(&dpath).and_then(|f| f.sync_all());
+        } else {
+            t.read_only = true;
         }
     }
-    r.oldest = oldest.map(rfc3339);
-    if read_only {
+    r.oldest = t.oldest.map(rfc3339);
+    if t.read_only {
         r.notes.push("the legacy spool could not be changed (read-only?): its messages were copied but are still there; never run the legacy ssmsend on it again".into());
     }
     r
 }
 
-#[allow(clippy::too_many_arguments)]
-fn take(
-    r: &mut SpoolReport,
-    queue: &Option<QueueSimple>,
-    name: &ElementName,
-    bytes: &[u8],
-    path: &Path,
-    stale_lock: Option<&Path>,
+/// Takes elements over, one at a time.
+struct Taker {
+    queue: Option<QueueSimple>,
     in_place: bool,
     dry_run: bool,
-    complete: &mut bool,
-    read_only: &mut bool,
-    oldest: &mut Option<SystemTime>,
-    dpath: &Path,
-) {
-    r.waiting += 1;
-    r.bytes += bytes.len() as u64;
-    count(&mut r.kinds, kind_of(bytes));
-    let t = name.time();
-    if oldest.is_none_or(|o| t < o) {
-        *oldest = Some(t);
-    }
-    if dry_run {
-        return;
-    }
-    if in_place {
-        // stay; only what blocks sending is fixed
-        if let Some(l) = stale_lock {
-            let _ = std::fs::remove_file(l);
+    oldest: Option<SystemTime>,
+    read_only: bool,
+}
+
+impl Taker {
+    /// Count one waiting message and copy it into the appliance's spool
+    /// (file durable; the caller syncs the directory). `true` when the
+    /// legacy file at `path` may now be removed.
+    fn take(
+        &mut self,
+        r: &mut SpoolReport,
+        name: &ElementName,
+        bytes: &[u8],
+        path: &Path,
+        dpath: &Path,
+        complete: &mut bool,
+    ) -> bool {
+        r.waiting += 1;
+        r.bytes += bytes.len() as u64;
+        count(&mut r.kinds, kind_of(bytes));
+        let t = name.time();
+        if self.oldest.is_none_or(|o| t < o) {
+            self.oldest = Some(t);
         }
-        if path.extension().is_some_and(|e| e == "tmp") {
-            let target = dpath.join(name.file());
-            if std::fs::hard_link(path, &target).is_ok() {
-                let _ = std::fs::remove_file(path);
+        if self.dry_run {
+            return false;
+        }
+        if self.in_place {
+            // a complete stranded temporary becomes the element it was to be
+            if path.extension().is_some_and(|e| e == "tmp") {
+                let target = dpath.join(name.file());
+                if std::fs::hard_link(path, &target).is_ok() {
+                    let _ = std::fs::File::open(dpath).and_then(|f| f.sync_all());
+                    return true;
+                }
+            }
+            return false;
+        }
+        let Some(q) = &self.queue else {
+            return false;
+        };
+        match q.insert_deferred(name, bytes) {
+            Ok(true) => {
+                r.moved += 1;
+                true
+            }
+            Ok(false) => {
+                r.already += 1;
+                true
+            }
+            Err(e) => {
+                *complete = false;
+                r.notes
+                    .push(format!("{name}: {e}; left in the legacy spool"));
+                false
             }
         }
-        return;
-    }
-    let Some(q) = queue else { return };
-    match q.insert(name, bytes) {
-        Ok(true) => r.moved += 1,
-        Ok(false) => r.already += 1,
-        Err(e) => {
-            *complete = false;
-            r.notes
-                .push(format!("{name}: {e}; left in the legacy spool"));
-            return;
-        }
-    }
-    // durable in our spool: the legacy copy can go
-    let mut gone = std::fs::remove_file(path).is_ok();
-    if let Some(l) = stale_lock {
-        gone &= std::fs::remove_file(l).is_ok();
-    }
-    if gone {
-        let _ = std::fs::File::open(dpath).and_then(|d| d.sync_all());
-    } else {
-        *read_only = true;
     }
 }
 

@@ -321,9 +321,10 @@ async fn answer_text(resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-/// `reqwest` errors, without the chain's noise.
+/// `reqwest` errors, without the chain's noise (and without the URL, which
+/// the error that carries this names, redacted).
 fn transport(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
+    let mut s = crate::redact::text(&e.to_string());
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {
         s.push_str(": ");
@@ -389,6 +390,47 @@ impl AmsClient {
     /// The endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// `GET /v1/projects/{project}/topics/{topic}` with the token, once:
+    /// the token is valid and the topic exists (nothing is published; for
+    /// `doctor`). The broker's status decides: [`AmsError::Refused`] for
+    /// 401/403/404, [`AmsError::Unavailable`] for no answer or 5xx.
+    pub async fn check_topic(&self) -> Result<(), AmsError> {
+        let e = &self.endpoint;
+        let url = format!(
+            "{}/v1/projects/{}/topics/{}",
+            e.base(e.port),
+            e.project,
+            e.topic
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .header("x-api-key", self.token.expose())
+            .header("Accept", "*/*")
+            .send()
+            .await
+            .map_err(|err| AmsError::Unavailable {
+                url: url.clone(),
+                attempts: 1,
+                last: transport(&err),
+            })?;
+        let status = resp.status().as_u16();
+        match classify(status) {
+            Class::Accepted => Ok(()),
+            Class::Transient => Err(AmsError::Unavailable {
+                url,
+                attempts: 1,
+                last: format!("HTTP {status}: {}", answer_text(resp).await),
+            }),
+            _ => Err(AmsError::Refused {
+                hint: refusal_hint(status, e),
+                answer: answer_text(resp).await,
+                status,
+                url,
+            }),
+        }
     }
 
     /// Publish one (signed) payload under `empaid`, retrying transient

@@ -294,7 +294,7 @@ pub(crate) fn normalize_auth_url(auth_url: &Url) -> Result<Url, Error> {
     if auth_url.cannot_be_a_base() || !matches!(auth_url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
             "auth_url {} is not an http(s) URL",
-            super::error::redact_url(auth_url)
+            crate::redact::url(auth_url)
         )));
     }
     let mut u = auth_url.clone();
@@ -308,7 +308,7 @@ pub(crate) fn normalize_auth_url(auth_url: &Url) -> Result<Url, Error> {
         Some(v) if v.starts_with("v2") => {
             return Err(Error::Config(format!(
                 "auth_url {} is a Keystone v2 URL; only v3 is supported",
-                super::error::redact_url(auth_url)
+                crate::redact::url(auth_url)
             )))
         }
         _ => u = join(&u, "v3"),

@@ -10,7 +10,7 @@
 //! not what the API documents) and `Config` (bad [`CloudAccess`] input).
 //!
 //! Architecture invariant: no token, password or secret is ever part of an
-//! error. URLs go through [`redact_url`], response bodies through
+//! error. URLs go through [`crate::redact::url`], response bodies through
 //! [`excerpt`] (which also scrubs any secret the request carried).
 //!
 //! [`CloudAccess`]: super::access::CloudAccess
@@ -25,7 +25,7 @@ use url::Url;
 pub struct Target {
     /// HTTP method.
     pub method: String,
-    /// URL with userinfo and secret-looking query values redacted.
+    /// URL as [`crate::redact::url`] shows it.
     pub url: String,
     /// Catalog service type (`identity` for Keystone calls).
     pub service: Option<String>,
@@ -38,7 +38,7 @@ impl Target {
     pub fn new(method: &str, url: &Url) -> Self {
         Target {
             method: method.to_string(),
-            url: redact_url(url),
+            url: crate::redact::url(url),
             service: None,
             project: None,
         }
@@ -201,47 +201,9 @@ impl Error {
     }
 }
 
-/// Query parameter names whose values are never shown.
-fn secret_param(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "key",
-        "sig",
-        "credential",
-        "auth",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// `url` without userinfo and with secret-looking query values replaced by
-/// `<redacted>`.
-pub fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    if !u.username().is_empty() || u.password().is_some() {
-        let _ = u.set_username("");
-        let _ = u.set_password(None);
-    }
-    if u.query().is_some() && u.query_pairs().any(|(k, _)| secret_param(&k)) {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if secret_param(&k) {
-                    "<redacted>".to_string()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
+/// The crate's URL redaction ([`crate::redact::url`]), under the name the
+/// client layer has always used.
+pub use crate::redact::url as redact_url;
 
 /// Longest excerpt of a response body kept in an error: a server's message
 /// is kept whole up to this many characters (the reason often comes after
@@ -297,23 +259,6 @@ fn json_message(v: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_userinfo_and_secret_query_values() {
-        let u = Url::parse(
-            "https://bob:hunter2@h.example/v3/x?marker=1&X-Auth-Token=abc&limit=2&access_token=t",
-        )
-        .unwrap();
-        let r = redact_url(&u);
-        assert!(
-            !r.contains("hunter2") && !r.contains("bob") && !r.contains("abc"),
-            "{r}"
-        );
-        assert!(r.contains("marker=1") && r.contains("limit=2"), "{r}");
-        assert!(!r.contains("=t&") && !r.ends_with("=t"), "{r}");
-        let plain = Url::parse("http://127.0.0.1:5000/v3/auth/tokens").unwrap();
-        assert_eq!(redact_url(&plain), "http://127.0.0.1:5000/v3/auth/tokens");
-    }
 
     #[test]
     fn excerpt_prefers_openstack_messages_and_scrubs() {

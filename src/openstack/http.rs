@@ -260,7 +260,7 @@ impl Http {
         }
         if access.tls.insecure {
             tracing::warn!(
-                auth_url = %super::error::redact_url(&access.auth_url),
+                auth_url = %crate::redact::url(&access.auth_url),
                 "TLS certificate verification is OFF (insecure: true): any server can pose as this cloud"
             );
             b = b

@@ -153,6 +153,12 @@ pub async fn user(s: &Session, id: &str) -> Result<User, Error> {
     wire::typed(&target, wire::collection_one(&target, v, "user")?)
 }
 
+/// `GET /v3/users?limit=1`: whether this token may list users (needs
+/// admin, or a system or domain reader); the answer is not kept.
+pub async fn list_users_probe(s: &Session) -> Result<(), Error> {
+    get(s, "users", &[("limit", "1")]).await.map(|_| ())
+}
+
 impl_raw!(Project, User);
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ pub(crate) struct Inner {
 impl fmt::Debug for OpenStack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenStack")
-            .field("auth_url", &error::redact_url(&self.inner.auth_url))
+            .field("auth_url", &crate::redact::url(&self.inner.auth_url))
             .field("credential", &self.inner.access.credential.kind())
             .field("region", &self.inner.access.region)
             .field("interface", &self.inner.access.interface)
@@ -155,6 +155,16 @@ impl OpenStack {
     /// trust, proxies, retries and limits): for side services of the site
     /// such as GOCDB. `service` names the request in errors.
     pub async fn get_plain(&self, url: &Url, service: &str) -> Result<bytes::Bytes, Error> {
+        Ok(self.get_plain_with_headers(url, service).await?.1)
+    }
+
+    /// [`OpenStack::get_plain`] with the answer's headers (e.g. `Date`, for
+    /// `doctor`'s clock check against Keystone).
+    pub async fn get_plain_with_headers(
+        &self,
+        url: &Url,
+        service: &str,
+    ) -> Result<(HeaderMap, bytes::Bytes), Error> {
         let req = Request {
             method: Method::GET,
             target: Target::new("GET", url).service(service),
@@ -164,7 +174,8 @@ impl OpenStack {
             replayable: true,
             scrub: &[],
         };
-        Ok(self.inner.http.send(&req).await?.body)
+        let resp = self.inner.http.send(&req).await?;
+        Ok((resp.headers, resp.body))
     }
 
     /// The projects the credential's user can scope to

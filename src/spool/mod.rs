@@ -424,6 +424,18 @@ impl QueueSimple {
     /// element of that name is [`SpoolError::NameTaken`], and nothing is
     /// overwritten.
     pub fn insert(&self, name: &ElementName, data: &[u8]) -> Result<bool, SpoolError> {
+        let added = self.insert_deferred(name, data)?;
+        if added {
+            self.sync(name.dir())?;
+        }
+        Ok(added)
+    }
+
+    /// [`QueueSimple::insert`] with the element's file synced but not its
+    /// directory: after a run of these, [`QueueSimple::sync`] each
+    /// directory before relying on them (one directory sync for many
+    /// elements).
+    pub fn insert_deferred(&self, name: &ElementName, data: &[u8]) -> Result<bool, SpoolError> {
         let dir_path = self.root.join(&name.dir);
         let target = dir_path.join(&name.file);
         if let Ok(existing) = fs::read(&target) {
@@ -433,7 +445,7 @@ impl QueueSimple {
                 Err(SpoolError::NameTaken { name: name.clone() })
             };
         }
-        let tmp = dir_path.join(format!("{}{TEMPORARY_SUFFIX}", name.file));
+        let tmp = dir_path.join(temporary_name(&name.file));
         let mut file = loop {
             match OpenOptions::new()
                 .write(true)
@@ -481,8 +493,12 @@ impl QueueSimple {
                 })
             }
         }
-        sync_dir(&dir_path)?;
         Ok(true)
+    }
+
+    /// Make the intermediate directory `dir`'s entries durable.
+    pub fn sync(&self, dir: &str) -> Result<(), SpoolError> {
+        sync_dir(&self.root.join(dir))
     }
 
     /// dirq's `_name()`: `%08x%05x%01x` of seconds, microseconds and

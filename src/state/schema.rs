@@ -71,6 +71,18 @@ pub fn read(state_dir: &Path) -> Result<Option<u64>, StampError> {
     }
 }
 
+/// Stamp `state_dir` with this release's schema (atomically). For code
+/// that creates a state of this release in a new or empty directory
+/// (`configure`, `import-legacy`), so that `migrate` never takes it for an
+/// earlier release's.
+pub fn stamp(state_dir: &Path) -> std::io::Result<()> {
+    super::write_atomic(
+        &state_dir.join(STAMP_FILE),
+        render(STATE_SCHEMA_VERSION).as_bytes(),
+        0o644,
+    )
+}
+
 /// Why a job must not run on this state.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -145,7 +157,8 @@ mod tests {
     fn gate_refuses_pending_older_and_newer() {
         let d = tempfile::tempdir().unwrap();
         gate(d.path()).unwrap();
-        std::fs::write(d.path().join(STAMP_FILE), render(STATE_SCHEMA_VERSION)).unwrap();
+        stamp(d.path()).unwrap();
+        assert_eq!(read(d.path()).unwrap(), Some(STATE_SCHEMA_VERSION));
         gate(d.path()).unwrap();
         std::fs::write(d.path().join(STAMP_FILE), "1\n").unwrap();
         let e = gate(d.path()).unwrap_err().to_string();

@@ -351,6 +351,24 @@ pub fn evaluate(s: &mut Status, t: &Thresholds) {
                     ));
                 }
             }
+            let given_up: Vec<&str> = src
+                .backoff
+                .iter()
+                .filter(|b| b.given_up)
+                .map(|b| b.image.as_str())
+                .collect();
+            if !given_up.is_empty() {
+                problems.push(problem(
+                    Severity::Warning,
+                    &subject,
+                    format!(
+                        "{} image(s) no longer tried after repeated failures: {}",
+                        given_up.len(),
+                        given_up.join(", ")
+                    ),
+                    "the source serves a file that fails verification or is refused; once it is fixed there, run `appliance images sync --retry-failed`",
+                ));
+            }
             if let Some(exp) = src
                 .last_good
                 .as_ref()

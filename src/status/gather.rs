@@ -214,7 +214,11 @@ fn images(loaded: &Loaded, last: Option<&runs::RunRecord>) -> Images {
     for h in &sec.harbor {
         known.insert(h.name.clone(), ("registry", Some(h.enabled)));
     }
-    for (kind, sub) in [("list", "lists"), ("registry", "registries")] {
+    for (kind, sub) in [
+        ("list", "lists"),
+        ("registry", "registries"),
+        ("list", "backoff"),
+    ] {
         for n in state_names(&images_state.join(sub)) {
             known.entry(n).or_insert((kind, None));
         }
@@ -255,6 +259,7 @@ fn images(loaded: &Loaded, last: Option<&runs::RunRecord>) -> Images {
                     None
                 }
             };
+            let backoff = held_back(&images_state.join("backoff").join(format!("{name}.json")));
             let last_sync = synced.get(&name).cloned();
             if last_sync.is_none() {
                 missing.insert(
@@ -271,6 +276,7 @@ fn images(loaded: &Loaded, last: Option<&runs::RunRecord>) -> Images {
                 enabled,
                 last_good,
                 last_sync,
+                backoff,
                 missing,
             }
         })
@@ -290,6 +296,36 @@ fn images(loaded: &Loaded, last: Option<&runs::RunRecord>) -> Images {
         image_data_path: c.paths.image_data.clone(),
         missing,
     }
+}
+
+/// The per-image back-off state of a source (the image flow's
+/// `{"images": {ID: {attempts, max_attempts, last_failed, error, ...}}}`);
+/// absent or unreadable: none.
+fn held_back(file: &Path) -> Vec<super::HeldBack> {
+    let Some(v) = std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return Vec::new();
+    };
+    let Some(images) = v.get("images").and_then(|i| i.as_object()) else {
+        return Vec::new();
+    };
+    images
+        .iter()
+        .map(|(id, r)| {
+            let n = |k: &str| r.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let (attempts, max_attempts) = (n("attempts"), n("max_attempts"));
+            super::HeldBack {
+                image: id.clone(),
+                attempts,
+                max_attempts,
+                given_up: max_attempts > 0 && attempts >= max_attempts,
+                last_failed: text(r, "last_failed"),
+                error: text(r, "error"),
+            }
+        })
+        .collect()
 }
 
 /// Free and total bytes of the filesystem holding `path` (`statvfs`).

@@ -232,9 +232,29 @@ pub struct ImageSource {
     pub last_good: Option<LastGood>,
     /// The source in the last sync run.
     pub last_sync: Option<SourceSync>,
+    /// Images with failures recorded by the per-image back-off
+    /// (`<state>/images/backoff/<name>.json`).
+    pub backoff: Vec<HeldBack>,
     /// Why figures are absent.
     #[serde(skip_serializing_if = "Missing::is_empty")]
     pub missing: Missing,
+}
+
+/// An image the per-image back-off counts failures of.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldBack {
+    /// `dc:identifier` (`appdb_id`).
+    pub image: String,
+    /// Failed attempts at the version the source lists.
+    pub attempts: u64,
+    /// The cap of attempts.
+    pub max_attempts: u64,
+    /// No longer tried until the source changes it (or `--retry-failed`).
+    pub given_up: bool,
+    /// When it last failed.
+    pub last_failed: Option<String>,
+    /// The last error.
+    pub error: Option<String>,
 }
 
 /// The last good list of a source.

@@ -122,6 +122,18 @@ pub fn screen(s: &Status) -> String {
             None => "not synced yet".into(),
         };
         let _ = writeln!(o, "  {:<24} {good}; {sync}", src.name);
+        for b in &src.backoff {
+            let _ = writeln!(
+                o,
+                "  {:<24} {} failed {} of {} time(s){}: {}",
+                "",
+                b.image,
+                b.attempts,
+                b.max_attempts,
+                if b.given_up { ", no longer tried" } else { "" },
+                b.error.as_deref().unwrap_or("")
+            );
+        }
     }
 
     let i = &s.info;

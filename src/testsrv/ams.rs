@@ -350,7 +350,7 @@ impl Ams {
             }
             None => ams_error(404, "Not Found", "NOT_FOUND"),
         };
-        if let Some(fault) = fault.filter(|f| f.shapes_body()) {
+        if let Some(fault) = fault.filter(|f| f.shapes_response()) {
             resp = fault.shape_response(resp);
         }
         Ok(resp)

@@ -5,9 +5,10 @@
 //! Control API: `POST /__fault` with a [`Fault`] as JSON appends a rule
 //! (e.g. `{"status":503,"count":2,"path_prefix":"/v3"}`,
 //! `{"delay_ms":5000,"count":1}`, `{"drop_connection":true,"count":1}`,
-//! `{"truncate_after":1024}`, `{"stall_after":1048576,"stall_ms":5000}`),
-//! `DELETE /__fault` clears the rules, `GET
-//! /__fault` lists them, `GET /__fault/stats` counts requests
+//! `{"truncate_after":1024}`, `{"stall_after":1048576,"stall_ms":5000}`,
+//! `{"date_offset_seconds":600,"count":100}` for a server whose clock is 10
+//! minutes ahead), `DELETE /__fault` clears the rules, `GET /__fault` lists
+//! them, `GET /__fault/stats` counts requests
 //! (`seen`, `faulted`, `forwarded`). Everything else is forwarded.
 //!
 //! In-process: [`spawn`] gives the address and a [`FaultControl`].
@@ -66,7 +67,7 @@ pub fn serve(listener: TcpListener, upstream: &Url) -> Result<(Server, FaultCont
             }
             forwarded.fetch_add(1, Ordering::Relaxed);
             let resp = upstream.forward(req, |_| {}).await;
-            Ok(match fault.filter(|f| f.shapes_body()) {
+            Ok(match fault.filter(|f| f.shapes_response()) {
                 Some(fault) => fault.shape_response(resp),
                 None => resp,
             })

@@ -52,6 +52,11 @@ pub struct Fault {
     /// How long the stall of `stall_after` lasts.
     #[serde(skip_serializing_if = "is_zero")]
     pub stall_ms: u64,
+    /// Replace the real answer's `Date` header with the server's clock
+    /// plus this many seconds (negative: behind): a peer whose clock is
+    /// off, for clock-skew checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_offset_seconds: Option<i64>,
     /// Only requests whose path starts with this. Without it a rule applies
     /// to the server's default scope (AMS: publish calls; others: every
     /// request except the control API).
@@ -100,6 +105,7 @@ impl Default for Fault {
             throttle: None,
             stall_after: None,
             stall_ms: 0,
+            date_offset_seconds: None,
             path_prefix: None,
             count: 1,
         }
@@ -150,6 +156,13 @@ impl Fault {
             ..Fault::default()
         }
     }
+    /// Answer with a `Date` header `seconds` off the server's clock.
+    pub fn date_offset(seconds: i64) -> Fault {
+        Fault {
+            date_offset_seconds: Some(seconds),
+            ..Fault::default()
+        }
+    }
     /// Apply to this many requests.
     pub fn times(mut self, count: u32) -> Fault {
         self.count = count;
@@ -190,17 +203,31 @@ impl Fault {
     }
 
     /// Whether the body needs rewriting.
-    pub(crate) fn shapes_body(&self) -> bool {
+    fn shapes_body(&self) -> bool {
         self.truncate_after.is_some() || self.throttle.is_some() || self.stall_after.is_some()
     }
 
-    /// Throttle and/or truncate a response's body, keeping (or adding) its
-    /// `Content-Length` so a cut body is a short read, not a clean end.
+    /// Whether the real answer needs rewriting ([`Fault::shape_response`]).
+    pub(crate) fn shapes_response(&self) -> bool {
+        self.shapes_body() || self.date_offset_seconds.is_some()
+    }
+
+    /// Rewrite the real answer: its `Date` header, and a throttled and/or
+    /// truncated body, keeping (or adding) its `Content-Length` so a cut
+    /// body is a short read, not a clean end.
     pub(crate) fn shape_response(&self, resp: super::http::Resp) -> super::http::Resp {
-        if !self.shapes_body() {
-            return resp;
-        }
         let (mut parts, body) = resp.into_parts();
+        if let Some(offset) = self.date_offset_seconds {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(offset);
+            if let Ok(v) = hyper::header::HeaderValue::from_str(
+                &at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ) {
+                parts.headers.insert(hyper::header::DATE, v);
+            }
+        }
+        if !self.shapes_body() {
+            return hyper::Response::from_parts(parts, body);
+        }
         if let Some(len) = hyper::body::Body::size_hint(&body).exact() {
             parts
                 .headers

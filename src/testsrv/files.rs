@@ -197,7 +197,7 @@ impl Files {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         self.record(&method, &path, resp.status().as_u16(), range, declared);
-        if let Some(fault) = fault.filter(|f| f.shapes_body()) {
+        if let Some(fault) = fault.filter(|f| f.shapes_response()) {
             resp = fault.shape_response(resp);
         }
         Ok(resp)

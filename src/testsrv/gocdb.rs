@@ -189,7 +189,7 @@ impl Gocdb {
             }
         }
         let mut resp = self.answer(&req);
-        if let Some(fault) = fault.filter(|f| f.shapes_body()) {
+        if let Some(fault) = fault.filter(|f| f.shapes_response()) {
             resp = fault.shape_response(resp);
         }
         Ok(resp)

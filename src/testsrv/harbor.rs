@@ -474,7 +474,7 @@ impl Harbor {
             error(StatusCode::NOT_FOUND, "NOT_FOUND", "not found")
         };
         Ok(match fault {
-            Some(f) if f.shapes_body() => f.shape_response(resp),
+            Some(f) if f.shapes_response() => f.shape_response(resp),
             _ => resp,
         })
     }

@@ -580,7 +580,7 @@ impl Sim {
                 Some((scope, _)) => self.route(&req, &path, &scope),
             }
         };
-        if let Some(fault) = fault.filter(|f| f.shapes_body()) {
+        if let Some(fault) = fault.filter(|f| f.shapes_response()) {
             resp = fault.shape_response(resp);
         }
         Ok(resp)

@@ -27,7 +27,7 @@ use url::Url;
 
 use super::cadir::{self, Anchor, CrlInfo, Freshness, Installed, ScanError};
 use crate::images::fetch::{Fetcher, Limits};
-use crate::openstack::error::redact_url;
+use crate::redact::url as redact_url;
 
 /// Largest CRL accepted (some IGTF CAs publish CRLs of several MiB).
 pub const MAX_CRL_BYTES: usize = 32 << 20;

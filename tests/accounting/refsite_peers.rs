@@ -37,13 +37,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 fn python() -> Command {
-    let site = refsite();
-    let mut cmd = Command::new(site.var("REFSITE_PYTHON"));
-    for (k, v) in site.vars() {
-        cmd.env(k, v);
-    }
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-    cmd
+    refsite().python()
 }
 
 /// What `refsite_setup.py setup` made; removed again on drop.

@@ -229,13 +229,7 @@ images:
             .args(args)
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "crl refresh --json: {e}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let v = crate::util::stdout_json(&out, "crl refresh --json");
         (out.status.code().unwrap_or(-1), v)
     }
 

@@ -67,24 +67,7 @@ fn mode(p: &Path) -> u32 {
 
 /// Elements (`dir/file`) of a dirq spool.
 fn elements(spool: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(spool) else {
-        return out;
-    };
-    for d in rd.flatten() {
-        let dn = d.file_name().into_string().unwrap();
-        if dn.len() != 8 || !d.path().is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-            let f = f.file_name().into_string().unwrap();
-            if f.len() == 14 {
-                out.push(format!("{dn}/{f}"));
-            }
-        }
-    }
-    out.sort();
-    out
+    super::spool_bodies(spool).into_keys().collect()
 }
 
 fn golden(layout: &str) {
@@ -369,4 +352,63 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// The `--json` report of every layout, and of the cases that fill its
+/// rarer fields, against `docs/import-legacy-json.md`.
+#[test]
+fn json_report_matches_its_documentation() {
+    let mut reports: Vec<Value> = Vec::new();
+    let json = |dir: &Path, layout: &str, extra: &[&str]| -> Value {
+        let mut args = vec!["--dry-run", "--json"];
+        args.extend_from_slice(extra);
+        let r = import(&dir.join("root"), &dir.join("target"), layout, &args);
+        assert!(matches!(r.code, 0 | 1), "{}\n{}", r.stdout, r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let mut dirs = Vec::new();
+    for l in ["A", "B", "C", "D", "E", "F", "G", "H"] {
+        let d = stage(l);
+        reports.push(json(d.path(), l, &[]));
+        dirs.push(d);
+    }
+    // a forced layout: doubts
+    let d = stage("E");
+    reports.push(json(d.path(), "E", &["--layout", "D"]));
+    // a legacy spool in use (fresh locks and temporaries), a site name
+    // never configured (the result fails `config check`)
+    let fresh = tempfile::tempdir().unwrap();
+    super::copy_tree(&fixtures().join("G/root"), &fresh.path().join("root"));
+    for f in [
+        "etc/caso/caso.conf",
+        "etc/cloud-info-provider/openstack.yaml",
+    ] {
+        let p = fresh.path().join("root").join(f);
+        let t = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("EXAMPLE-SITE", "SITE-NAME");
+        std::fs::write(&p, t).unwrap();
+    }
+    let rep = json(fresh.path(), "G", &[]);
+    assert!(!rep["check"].as_array().unwrap().is_empty(), "{rep:#}");
+    assert!(!rep["state"]["spool"]["locked"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    reports.push(rep);
+    // in place: the appliance on the legacy machine itself
+    let d = stage("H");
+    let root = d.path().join("root");
+    let r = import(&root, &root, "H", &["--dry-run", "--json"]);
+    let rep: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        rep["state"]["spool"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("legacy one"),
+        "{rep:#}"
+    );
+    reports.push(rep);
+    let refs: Vec<&Value> = reports.iter().collect();
+    crate::util::schema::check("docs/import-legacy-json.md", &refs);
 }

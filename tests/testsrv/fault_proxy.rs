@@ -170,3 +170,48 @@ fn spawn_works_outside_a_runtime() {
     });
     assert_eq!(got, 200);
 }
+
+/// `date_offset_seconds` rewrites the `Date` of real answers: a peer whose
+/// clock is off, for clock-skew checks (`doctor`).
+#[tokio::test]
+async fn rewrites_the_date_header() {
+    let upstream = echo_upstream().await;
+    let (addr, control) = fault_proxy::spawn(format!("http://{upstream}").parse().expect("url"));
+    let c = client();
+    let date = |r: &reqwest::Response| {
+        let v = r.headers()["date"].to_str().expect("ASCII").to_string();
+        chrono::DateTime::parse_from_rfc2822(&v)
+            .unwrap_or_else(|e| panic!("Date {v:?}: {e}"))
+            .with_timezone(&chrono::Utc)
+    };
+    control.push(Fault::date_offset(600).times(1));
+    let r = c
+        .get(format!("http://{addr}/v3"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    let skew = (date(&r) - chrono::Utc::now()).num_seconds();
+    assert!((595..=605).contains(&skew), "skew {skew}");
+    let r = c
+        .get(format!("http://{addr}/v3"))
+        .send()
+        .await
+        .expect("GET");
+    assert!((date(&r) - chrono::Utc::now()).num_seconds().abs() <= 5);
+    // Through the control API, behind.
+    let added = c
+        .post(format!("http://{addr}/__fault"))
+        .json(&json!({"date_offset_seconds": -900}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(added.status(), 200);
+    let r = c
+        .get(format!("http://{addr}/v3"))
+        .send()
+        .await
+        .expect("GET");
+    let skew = (date(&r) - chrono::Utc::now()).num_seconds();
+    assert!((-905..=-895).contains(&skew), "skew {skew}");
+}

@@ -31,6 +31,13 @@ impl RefSite {
     pub fn vars(&self) -> &BTreeMap<String, String> {
         &self.vars
     }
+    /// The site's Python (`REFSITE_PYTHON`: openstacksdk) with the site's
+    /// environment (`OS_CLIENT_CONFIG_FILE`, the `REFSITE_*` ids).
+    pub fn python(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(self.var("REFSITE_PYTHON"));
+        cmd.envs(&self.vars).env("PYTHONDONTWRITEBYTECODE", "1");
+        cmd
+    }
 }
 
 /// The reference site, loaded once per test process from
@@ -187,4 +194,15 @@ pub fn kills() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20)
+}
+
+/// The JSON on `out`'s stdout, or a panic showing both streams.
+pub fn stdout_json(out: &std::process::Output, what: &str) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: {e}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

@@ -250,13 +250,9 @@ fn endorser(raw: Option<RawEndorser>, path: &str, d: &mut Diag) -> Option<Endors
 #[serde(rename_all = "kebab-case")]
 pub enum ListSource {
     /// An `http(s)://` URL (userinfo in it is sent as Basic auth).
-    Url(#[serde(serialize_with = "redacted_url")] Url),
+    Url(#[serde(serialize_with = "crate::redact::serialize_url")] Url),
     /// A local file.
     File(PathBuf),
-}
-
-fn redacted_url<S: serde::Serializer>(u: &Url, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::openstack::error::redact_url(u))
 }
 
 /// One subscription.
@@ -309,7 +305,7 @@ pub struct HarborSubscription {
     /// Name: Glance property `image_list`, cache directory.
     pub name: String,
     /// The Harbor base URL (API at `/api/v2.0`, registry at `/v2`).
-    #[serde(serialize_with = "redacted_url")]
+    #[serde(serialize_with = "crate::redact::serialize_url")]
     pub registry: Url,
     /// Harbor projects to list.
     pub projects: Vec<String>,
@@ -498,6 +494,7 @@ pub struct Section {
     /// Set `min_ram` from `hv:ram_minimum`.
     pub min_ram_from_list: bool,
     /// Glance endpoint instead of the catalog's.
+    #[serde(serialize_with = "crate::redact::serialize_opt_url")]
     pub glance_endpoint: Option<Url>,
     /// Trust relaxations.
     pub relax: Relax,

@@ -167,6 +167,7 @@ pub struct Section {
     /// Byte-compatible with cloud-info-provider 1.2 (default true).
     pub compat: bool,
     /// GOCDB's public programmatic interface.
+    #[serde(serialize_with = "crate::redact::serialize_url")]
     pub gocdb_url: Url,
     /// `--select-flavors`.
     pub select_flavors: FlavorSelection,

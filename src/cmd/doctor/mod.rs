@@ -1,10 +1,18 @@
 //! `appliance doctor`: can this appliance do its job against this site?
 //!
-//! Loads and validates the configuration, authenticates to Keystone, then for
-//! every VO project: scopes a token, resolves the catalog endpoints the flows
-//! use and, with `--inventory`, lists what the project holds (servers with
-//! deleted ones, images, flavors, volumes, floating IPs). Projects are checked
-//! concurrently; one failing project does not stop the others (exit 1).
+//! Loads and validates the configuration, then checks, each failing check
+//! with its remedy (`docs/doctor-json.md` lists them): proxies and DNS of
+//! every remote service, Keystone authentication and clock skew, every VO
+//! project (scope, catalog endpoints), the roles each job needs (probes
+//! that change nothing, [`probes`]), the host certificate, an AMS token and
+//! topic, GOCDB registration of the endpoint and of the host DN, and the
+//! CRLs ([`site`]). With `--inventory` it lists instead what each project
+//! holds (servers with deleted ones, images, flavors, volumes, floating
+//! IPs). Projects are checked concurrently; a failing check does not stop
+//! the others (exit 1; 3 when Keystone refuses the credential).
+
+mod probes;
+mod site;
 
 use std::collections::BTreeMap;
 
@@ -12,7 +20,8 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::config;
+use crate::config::{self, Loaded};
+use crate::doctor::{proxy::ProxyEnv, Check, Summary, Verdict};
 use crate::exit::Outcome;
 use crate::openstack::{
     self, access::ProjectRef, compute, image, network, volume, OpenStack, Session,
@@ -33,6 +42,10 @@ struct Report {
     /// with the VO it serves here, if any.
     accessible: Accessible,
     projects: Vec<ProjectReport>,
+    /// Every check, in a fixed order.
+    checks: Vec<Check>,
+    /// Counts of `checks`.
+    summary: Summary,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -100,31 +113,153 @@ pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
             jobs.push((vo.name.clone(), project.clone(), client.clone(), auth));
         }
     }
+    let deep = !args.inventory;
+    let site_auth = if deep {
+        Some(site::keystone_auth(&loaded).await)
+    } else {
+        None
+    };
     let accessible = accessible_projects(&loaded).await;
     let inventory = args.inventory;
-    let projects: Vec<ProjectReport> = stream::iter(jobs)
+    let scoped: Vec<(ProjectReport, Option<Session>)> = stream::iter(jobs)
         .map(|(vo, project, client, auth)| check_project(vo, project, client, auth, inventory))
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    let ok = projects.iter().all(|p| p.ok);
+    let mut checks: Vec<Check> = Vec::new();
+    let mut auth_failed = false;
+    if let Some((auth_check, site_session)) = site_auth {
+        auth_failed = auth_check.status == Verdict::Failed;
+        checks = deep_checks(&loaded, auth_check, site_session, &scoped).await;
+    } else {
+        checks.extend(scoped.iter().map(|(p, _)| project_check(p)));
+    }
+    let projects: Vec<ProjectReport> = scoped.into_iter().map(|(p, _)| p).collect();
+    let summary = Summary::of(&checks);
+    let ok = projects.iter().all(|p| p.ok) && summary.failed == 0;
     let report = Report {
         config: g.config.display().to_string(),
         ok,
         warnings: loaded.warnings.clone(),
         accessible,
         projects,
+        checks,
+        summary,
     };
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_human(&report);
+        print_human(&report, deep);
     }
-    Ok(match (ok, report.projects.iter().any(|p| p.ok)) {
+    let any_project = report.projects.is_empty() || report.projects.iter().any(|p| p.ok);
+    Ok(match (ok, any_project && !auth_failed) {
         (true, _) => Outcome::Success,
         (false, true) => Outcome::Partial,
         (false, false) => Outcome::Error,
     })
+}
+
+/// `keystone.project`: the project's scope and catalog.
+fn project_check(p: &ProjectReport) -> Check {
+    let subject = match &p.project.name {
+        Some(n) => format!("project {n} ({}) of {}", p.project.id, p.vo),
+        None => format!("project {} of {}", p.project.id, p.vo),
+    };
+    match &p.error {
+        None => Check::ok(
+            "keystone.project",
+            subject,
+            format!(
+                "scoped ({}); endpoints: {}",
+                p.auth,
+                p.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        Some(e) if e.contains("catalog") => Check::failed(
+            "keystone.project",
+            subject,
+            e.clone(),
+            "the token's catalog lacks a service the jobs use: check `openstack.region` and `openstack.interface`, or ask the cloud operators",
+        ),
+        Some(e) => Check::failed(
+            "keystone.project",
+            subject,
+            e.clone(),
+            "give the appliance's user a role on the project (`openstack role add ... member`), or fix the project in `vos`",
+        ),
+    }
+}
+
+/// Every check but the inventory, in the documented order.
+async fn deep_checks(
+    loaded: &Loaded,
+    auth_check: Check,
+    (site_client, site_session): site::SiteClient,
+    scoped: &[(ProjectReport, Option<Session>)],
+) -> Vec<Check> {
+    let c = &loaded.config;
+    let mut checks = site::config_warnings(loaded);
+    let env = ProxyEnv::from_process();
+    let remote = site::remote_urls(loaded);
+    checks.push(site::proxies(&env, &remote).await);
+    let catalog: Vec<url::Url> = site_session
+        .as_ref()
+        .map(|s| SERVICES.iter().filter_map(|t| s.endpoint(t).ok()).collect())
+        .unwrap_or_default();
+    checks.extend(site::dns(&env, &remote, &catalog).await);
+    checks.push(auth_check);
+    if let (Some(os), Some(_)) = (&site_client, &site_session) {
+        checks.push(site::keystone_clock(os).await);
+    }
+    checks.extend(scoped.iter().map(|(p, _)| project_check(p)));
+
+    // The roles each job needs.
+    let glance = c.images.glance_endpoint.clone();
+    let with_glance = |s: &Session| match &glance {
+        Some(u) => s.clone().with_endpoint("image", u.clone()),
+        None => s.clone(),
+    };
+    if c.components.images.enabled {
+        if let Some(s) = &site_session {
+            let kind = c.openstack.source.auth().method.kind().name();
+            let w = probes::who(s, None, kind);
+            checks.extend(probes::images_owner(&with_glance(s), &w).await);
+        }
+    }
+    let per_project: Vec<Vec<Check>> =
+        stream::iter(scoped.iter().filter_map(|(p, s)| Some((p, s.as_ref()?))))
+            .map(|(p, s)| {
+                let with_glance = &with_glance;
+                async move {
+                    let w = probes::who(s, Some(&p.vo), p.auth);
+                    let mut out = Vec::new();
+                    if c.components.accounting.enabled {
+                        out.extend(probes::accounting(loaded, s, &w).await);
+                    }
+                    if c.components.info.enabled {
+                        out.extend(probes::info(s, &w).await);
+                    }
+                    if c.components.images.enabled {
+                        out.push(probes::images_member(&with_glance(s), &w).await);
+                    }
+                    out
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+    checks.extend(per_project.into_iter().flatten());
+
+    let (cert_check, cred) = site::host_certificate(loaded);
+    checks.push(cert_check);
+    let (ams, gocdb) = tokio::join!(
+        site::ams(loaded, cred.as_ref()),
+        site::gocdb(loaded, site_client.as_ref(), cred.as_ref())
+    );
+    checks.extend(ams);
+    checks.extend(gocdb);
+    checks.push(site::crl(loaded));
+    checks
 }
 
 /// The projects the site-wide credential reaches, each with the VO that
@@ -181,7 +316,7 @@ async fn check_project(
     client: OpenStack,
     auth: &'static str,
     inventory: bool,
-) -> ProjectReport {
+) -> (ProjectReport, Option<Session>) {
     let mut report = ProjectReport {
         vo,
         project: ProjectId {
@@ -198,7 +333,7 @@ async fn check_project(
         Ok(s) => s,
         Err(e) => {
             report.error = Some(e.to_string());
-            return report;
+            return (report, None);
         }
     };
     if let Some(p) = session.project() {
@@ -228,7 +363,7 @@ async fn check_project(
     if !problems.is_empty() {
         report.error = Some(problems.join("; "));
     }
-    report
+    (report, Some(session))
 }
 
 async fn list_inventory(session: &Session) -> Result<Inventory, openstack::Error> {
@@ -299,10 +434,12 @@ async fn list_inventory(session: &Session) -> Result<Inventory, openstack::Error
     })
 }
 
-fn print_human(report: &Report) {
+fn print_human(report: &Report, deep: bool) {
     println!("configuration: {} (valid)", report.config);
-    for w in &report.warnings {
-        println!("  warning: {w}");
+    if !deep {
+        for w in &report.warnings {
+            println!("  warning: {w}");
+        }
     }
     if report.accessible.ok {
         let unmapped: Vec<&str> = report
@@ -324,7 +461,19 @@ fn print_human(report: &Report) {
     } else if let Some(e) = &report.accessible.error {
         println!("keystone: cannot list the credential's projects: {e}");
     }
-    for p in &report.projects {
+    for c in report.checks.iter().filter(|_| deep) {
+        println!(
+            "{:<5} {:<30} {}: {}",
+            c.status.label(),
+            c.id,
+            c.subject,
+            c.message
+        );
+        if let Some(r) = &c.remedy {
+            println!("{:<5} {:<30} remedy: {r}", "", "");
+        }
+    }
+    for p in report.projects.iter().filter(|_| !deep) {
         let name = p.project.name.as_deref().unwrap_or("");
         if p.ok {
             println!("OK    {:<20} {} {} ({})", p.vo, p.project.id, name, p.auth);
@@ -349,12 +498,17 @@ fn print_human(report: &Report) {
             );
         }
     }
+    let s = &report.summary;
     println!(
-        "{}",
+        "{}: {} ok, {} warning(s), {} failed, {} skipped",
         if report.ok {
             "all checks passed"
         } else {
             "some checks FAILED"
-        }
+        },
+        s.ok,
+        s.warning,
+        s.failed,
+        s.skipped
     );
 }
