@@ -351,6 +351,9 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
             }
             Err(e) => return Err(e.into()),
         };
+    if !a.dry_run {
+        reclaim_at_start(&ctx, &srcs);
+    }
     for p in &problems {
         tracing::warn!("{p}");
     }
@@ -407,6 +410,19 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
         });
     }
     Ok(finish(g, &ctx, reports, problems, a.dry_run))
+}
+
+/// Remove what killed syncs left (the temporaries of atomic writes whose
+/// writer is gone): in the list, listing and back-off state, and in the
+/// cache of every source this run serves (its index).
+fn reclaim_at_start(ctx: &Context, srcs: &[Entry]) {
+    let state = ctx.state_dir.join("images");
+    for kind in ["lists", "registries", "backoff"] {
+        crate::state::reclaim_at_start(&state.join(kind));
+    }
+    for e in srcs {
+        crate::state::reclaim_at_start(&ctx.image_data.join(e.name()));
+    }
 }
 
 /// The outcome of a run over sources with these statuses: 0 when every

@@ -893,3 +893,56 @@ fn logs_name_plain_ids_and_failed_downloads_leave_nothing_behind() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// After a kill: the temporaries a killed sync left (atomic writes of the
+/// list state, the back-off record and the cache index, whose writer is
+/// gone) are removed at the start of the next sync; one whose writer still
+/// runs, and files that are not temporaries, are kept; a dry run removes
+/// nothing.
+#[test]
+fn a_killed_sync_s_temporaries_are_removed_at_the_next_start() {
+    let mut w = World::new("reclaim");
+    let imgs = [w.image(X, "x.img", b"reclaimed")];
+    w.publish_ok(&imgs);
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let live = std::process::id();
+    let state = w.dir.path().join("state/images");
+    let cache = w.dir.path().join("image-data").join(&w.list);
+    let mut stale = Vec::new();
+    let mut kept = Vec::new();
+    for dir in [state.join("lists"), state.join("backoff"), cache.clone()] {
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = dir.join(format!(".tmp-{dead}-a1b2c3"));
+        let k = dir.join(format!(".tmp-{live}-d4e5f6"));
+        let other = dir.join("notes.txt");
+        for f in [&s, &k, &other] {
+            std::fs::write(f, b"left").unwrap();
+        }
+        stale.push(s);
+        kept.extend([k, other]);
+    }
+    let (code, r) = w.sync(&["--dry-run"]);
+    assert_eq!(code, 0, "{r:#}");
+    assert!(
+        stale.iter().all(|f| f.exists()),
+        "a dry run removes nothing"
+    );
+    let (code, out, err) = w.run(false, &["--log-level", "info", "images", "sync"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for f in &stale {
+        assert!(!f.exists(), "{} left: {err}", f.display());
+    }
+    for f in &kept {
+        assert!(f.exists(), "{} removed", f.display());
+    }
+    assert!(
+        err.contains("temporary of a killed run removed"),
+        "logged: {err}"
+    );
+    assert_eq!(by_appdb(&w.glance(), X).len(), 1);
+}

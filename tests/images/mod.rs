@@ -15,6 +15,6 @@ mod legacy_adopt;
 pub(crate) mod lists;
 pub(crate) mod pki;
 mod progress;
-mod rawhttp;
+pub(crate) mod rawhttp;
 mod sync;
 mod trust;
