@@ -2,14 +2,15 @@
 # scripts/lib/demo_flows.sh: the flows of the demo cycle on the reference site
 # (called by scripts/demo with reference-site.env loaded and $appliance set).
 #
-# Makes a demo configuration (the site's appliance.yaml plus the flows'
-# sections, with its own paths under $REFSITE_BASE/demo so the tests' state
-# is never touched), a signed HEPiX image list served by the site's file
-# server (an endorser certificate from the site's test CA, a small qcow2
-# image), the same image published as an EGI VM image artifact in the site's
-# registry (Harbor front, robot account, bearer tokens), then runs: images
-# sync (both sources), accounting extract, accounting send, info publish,
-# and prints what each produced.
+# Makes a signed HEPiX image list served by the site's file server (an
+# endorser certificate from the site's test CA, a small qcow2 image) and
+# the same image as an EGI VM image artifact in the site's registry (Harbor
+# front, robot account, bearer tokens); configures the appliance with
+# `appliance configure --answers` (its own root under $REFSITE_BASE/demo, so
+# the tests' state is never touched); compares `doctor --inventory` with the
+# openstack CLI; then runs images sync (both sources), accounting extract,
+# accounting send, info publish, prints what each produced, and ends with
+# `appliance status`.
 set -euo pipefail
 D=$REFSITE_BASE/demo
 PKI=$REFSITE_BASE/pki
@@ -96,58 +97,87 @@ log "images: pushing the demo image to the registry as egi_vm_images/demo-debian
   --annotation org.openstack.glance.os_version=12 \
   --annotation org.openstack.glance.architecture=x86_64 >/dev/null
 
-# --- the demo configuration -----------------------------------------------
+# --- the demo configuration: `appliance configure --answers` --------------
+# The appliance is configured the way a site administrator would (or first
+# boot from user data): an answers file, checked live section by section
+# (GOCDB, Keystone, projects, host certificate, CA directory, AMS, the signed
+# list's signature, the registry's robot account) before anything is
+# written. Its own root under $D/root keeps the tests' state untouched; the
+# configuration is written afresh on every demo run, the state is kept.
+R=$D/root
+CONF=$R/etc/fedcloud-appliance/appliance.yaml
+rm -rf "$R/etc/fedcloud-appliance"
 ( umask 077
-  cat "$REFSITE_SECRETS_FILE" > "$D/secrets.yaml"
-  printf 'images:\n  registry-demo:\n    password: %s\n' "$(head -1 "$REFSITE_HARBOR_PASSWORD_FILE")" >> "$D/secrets.yaml" )
-sed -e "s#^  image-data: .*#  image-data: $D/image-data#" \
-    -e "s#^  spool: .*#  spool: $D/spool#" \
-    -e "s#^  state: .*#  state: $D/state#" \
-    -e "s#^secrets-file: .*#secrets-file: $D/secrets.yaml#" \
-    "$REFSITE_CONFIG" > "$D/appliance.yaml"
-cat >> "$D/appliance.yaml" <<YAML
-
-# --- the flows (added by scripts/lib/demo_flows.sh) ---
-accounting:
-  first-run: 7d
-
+  cat > "$D/answers.yaml" <<YAML
+#appliance-config
+site:
+  name: $REFSITE_SITE_NAME
+  endpoint: $REFSITE_KEYSTONE_URL
+  gocdb-url: $REFSITE_GOCDB_URL/gocdbpi/public/
+keystone:
+  auth-type: password
+  username: $REFSITE_USER
+  password: "$REFSITE_PASSWORD"
+  project: alpha-1
+vos:
+  - name: $REFSITE_VO_ALPHA
+    projects: [alpha-1, alpha-2]
+  - name: $REFSITE_VO_BETA
+    projects: [beta-1]
+components:
+  crl-refresh: false    # the site's test CA publishes its CRL with no URL to fetch it from
+host-certificate:
+  certificate: $REFSITE_HOST_CERT
+  key: $REFSITE_HOST_KEY
+trust-anchors:
+  ca-dir: $REFSITE_CA_DIR
 ams:
   host: 127.0.0.1
   port: ${REFSITE_AMS_URL##*:}
   authn-port: ${REFSITE_AMS_URL##*:}
-  project: $REFSITE_AMS_PROJECT
-  topic: eu-egi-cloud-accounting
-  quarantine: $D/quarantine
-
 info:
-  gocdb-url: $REFSITE_GOCDB_URL/gocdbpi/public/
-  publish:
-    file: $D/cloud-info.json
-    swift:
-      container: cloud-info
-
+  publish-file: $D/cloud-info.json
+  swift-container: cloud-info
 images:
-  tag: fedcloud-appliance-demo
-  allow-http: [lists, images, registries]   # the reference site's test servers speak plain http
-  subscriptions:
+  lists:
     - name: refsite-demo
       url: $REFSITE_FILES_URL/demo/image.list
-      endorser:
-        dn: $(dn "$D/endorser.pem" subject)
-        ca: $(dn "$PKI/ca.pem" subject)
+      endorser-dn: "$(dn "$D/endorser.pem" subject)"
+      endorser-ca: "$(dn "$PKI/ca.pem" subject)"
       vos: [$REFSITE_VO_ALPHA, $REFSITE_VO_BETA]
-      visibility: shared
+  registries:
     - name: registry-demo
-      type: harbor
-      registry: $REFSITE_HARBOR_URL
+      url: $REFSITE_HARBOR_URL
       projects: [egi_vm_images]
-      repository: "demo-.*"
       robot: $REFSITE_HARBOR_ROBOT
-      prefix: "registry "
+      password: "$(head -1 "$REFSITE_HARBOR_PASSWORD_FILE")"
       vos: [$REFSITE_VO_ALPHA]
+image-data:
+  directory: $R/image_data
 YAML
-A=("$appliance" --config "$D/appliance.yaml")
+)
+log "configure --answers (every answer checked live before it is saved)"
+"$appliance" --config "$CONF" configure --root "$R" --answers "$D/answers.yaml" > "$D/configure.log" 2>&1 \
+  || { tail -20 "$D/configure.log" >&2; exit 1; }
+grep -E '^(configure:|wrote|timers enabled|configured:)' "$D/configure.log" | sed 's/^/  /' >&2
+# What a site would add by hand to the written file (configure keeps such
+# keys when it is run again): the demo's own Glance tag and registry filter,
+# so the tests' images are never touched, and a short first window.
+python3 - "$CONF" <<'PY'
+import sys
+p = sys.argv[1]
+t = open(p).read()
+t = t.replace("\nimages:\n", "\nimages:\n  tag: fedcloud-appliance-demo\n", 1)
+t = t.replace("      type: harbor\n", "      type: harbor\n      repository: \"demo-.*\"\n      prefix: \"registry \"\n", 1)
+t += "\n# Added by the demo.\naccounting:\n  first-run: 7d\n"
+open(p, "w").write(t)
+PY
+A=("$appliance" --config "$CONF")
 "${A[@]}" config check >/dev/null
+
+log "appliance doctor --inventory, beside the openstack CLI"
+"$REFSITE_PYTHON" scripts/lib/demo_compare.py "$D/demo-doctor.json" \
+  "${A[@]}" --json doctor --inventory
 
 run() {  # label, appliance args...: run, keep its --json report, tolerate exit 1 (partial)
   local label=$1; shift
@@ -201,3 +231,9 @@ ams = os.environ.get("REFSITE_AMS_STATE_DIR", "")
 if ams and os.path.isdir(os.path.join(ams, "messages")):
     print(f"AMS test server     : {len(os.listdir(os.path.join(ams, 'messages')))} messages stored")
 PY
+
+echo
+log "appliance status (what a site administrator sees after the cycle)"
+rc=0; "${A[@]}" status || rc=$?
+log "status: exit $rc (0 healthy, 1 warnings, 3 errors)"
+[ $rc -le 1 ]
