@@ -19,6 +19,48 @@ pub struct Args {
     /// the first problem, and performance data; plugin exit codes 0-3.
     #[arg(long, conflicts_with = "json")]
     pub nagios: bool,
+    /// Free space of paths.image-data below which it is a warning, in
+    /// percent.
+    #[arg(long, value_name = "PERCENT", default_value_t = evaluate::Thresholds::default().free_warning_percent, value_parser = percent)]
+    pub image_data_warning: f64,
+    /// Free space of paths.image-data below which it is an error (Nagios
+    /// CRITICAL), in percent (see also --image-data-critical-gib).
+    #[arg(long, value_name = "PERCENT", default_value_t = evaluate::Thresholds::default().free_error_percent, value_parser = percent)]
+    pub image_data_critical: f64,
+    /// Free space of paths.image-data below which it is an error too, in
+    /// GiB.
+    #[arg(long, value_name = "GIB", default_value_t = evaluate::Thresholds::default().free_error_bytes as f64 / GIB, value_parser = gib)]
+    pub image_data_critical_gib: f64,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage from 0 to 100")),
+    }
+}
+
+fn gib(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
+        _ => Err(format!("`{s}` is not a number of GiB (0 or more)")),
+    }
+}
+
+impl Args {
+    /// The thresholds of this run: the defaults, with the free space ones
+    /// given on the command line (a site's own volume, or its monitoring's
+    /// levels).
+    fn thresholds(&self) -> evaluate::Thresholds {
+        evaluate::Thresholds {
+            free_warning_percent: self.image_data_warning,
+            free_error_percent: self.image_data_critical,
+            free_error_bytes: (self.image_data_critical_gib * GIB) as u64,
+            ..evaluate::Thresholds::default()
+        }
+    }
 }
 
 /// Run `appliance status`.
@@ -42,9 +84,10 @@ pub async fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
     let units: Vec<String> = jobs.iter().map(|j| gather::timer_unit(j.name)).collect();
     let timers = timers::query(&units);
     let mut status = gather::gather(&loaded, Utc::now(), &timers);
-    evaluate::evaluate(&mut status, &evaluate::Thresholds::default());
+    let thresholds = args.thresholds();
+    evaluate::evaluate(&mut status, &thresholds);
     if args.nagios {
-        println!("{}", render::nagios(&status));
+        println!("{}", render::nagios(&status, &thresholds));
         // The plugin's codes coincide with the outcomes' exit codes: 2
         // (CRITICAL) goes out as `Usage`'s code, 3 (UNKNOWN) as `Error`'s.
         return Ok(match status.health.nagios_code() {

@@ -127,7 +127,7 @@ pub fn no_proxy_matches(list: &str, host: &str) -> bool {
 /// A proxy URL with its credentials hidden.
 pub fn shown(proxy: &str) -> String {
     match Url::parse(proxy) {
-        Ok(u) => crate::openstack::error::redact_url(&u),
+        Ok(u) => crate::redact::url(&u),
         Err(_) => "<unparsable proxy URL>".into(),
     }
 }
@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(p("https://10.1.2.3/"), None);
         assert!(p("https://11.1.2.3/").is_some());
         assert_eq!(p("https://[::1]:5000/"), None);
-        assert_eq!(shown("http://user:pw@proxy:3128"), "http://proxy:3128/");
+        assert_eq!(
+            shown("http://user:pw@proxy:3128"),
+            "http://<redacted>@proxy:3128/"
+        );
         assert!(!env(&[]).any());
         assert!(!env(&[("HTTP_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")]).any());
         assert!(no_proxy_matches("*", "anything"));

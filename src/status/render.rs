@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use super::evaluate::Thresholds;
 use super::{Health, Severity, Status};
 
 fn when(t: Option<DateTime<Utc>>) -> String {
@@ -207,8 +208,9 @@ pub fn screen(s: &Status) -> String {
 
 /// One Nagios plugin line: `APPLIANCE <STATE> - text | perfdata`
 /// (Nagios plugin guidelines: `label=value[UOM];warn;crit;min;max`, a
-/// threshold `N` alerts above N, `N:` below N).
-pub fn nagios(s: &Status) -> String {
+/// threshold `N` alerts above N, `N:` below N), with the thresholds `t`
+/// the status was judged by.
+pub fn nagios(s: &Status, t: &Thresholds) -> String {
     let state = match s.health {
         Health::Ok => "OK",
         Health::Warning => "WARNING",
@@ -238,18 +240,26 @@ pub fn nagios(s: &Status) -> String {
         perf.push(format!("queued={q};;;0"));
     }
     if let Some(o) = &s.accounting.oldest {
-        perf.push(format!("oldest_age={}s;86400;604800;0", o.age_seconds));
+        perf.push(format!(
+            "oldest_age={}s;{};{};0",
+            o.age_seconds,
+            t.queue_age_warning.num_seconds(),
+            t.queue_age_error.num_seconds()
+        ));
     }
     if let Some(q) = s.accounting.quarantined {
         perf.push(format!("quarantined={q};0;;0"));
     }
     if let Some(d) = s.host_certificate.days_left {
-        perf.push(format!("cert_days={d};14:;1:"));
+        perf.push(format!(
+            "cert_days={d};{}:;{}:",
+            t.cert_warning_days, t.cert_error_days
+        ));
     }
     if let Some(sp) = &s.images.image_data {
         perf.push(format!(
-            "image_data_free={:.1}%;10:;2:;0;100",
-            sp.free_percent
+            "image_data_free={:.1}%;{}:;{}:;0;100",
+            sp.free_percent, t.free_warning_percent, t.free_error_percent
         ));
     }
     perf.push(format!("crl_not_fresh={};0;;0", s.crl.not_fresh.len()));

@@ -303,11 +303,25 @@ fn serial_wizard_with_wrong_answers_then_check_doctor_and_the_three_flows() {
         .args(["config", "check"])
         .assert()
         .success();
-    let out = root.appliance().arg("doctor").output().unwrap();
+    // The reference site's GOCDB registers no accounting service with the
+    // host DN (the doctor tests inject that fault with it): the one check
+    // that may fail.
+    let out = root
+        .appliance()
+        .args(["--json", "doctor"])
+        .output()
+        .unwrap();
+    let report = crate::util::stdout_json(&out, "doctor --json");
+    let failed: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "failed" && c["id"] != "gocdb.host-dn")
+        .collect();
     assert!(
-        out.status.success(),
-        "doctor: {}",
-        String::from_utf8_lossy(&out.stdout)
+        failed.is_empty() && out.status.code().is_some_and(|c| c <= 1),
+        "doctor: exit {:?}, {failed:#?}",
+        out.status.code()
     );
     run_flows(&root, &l.name);
 }

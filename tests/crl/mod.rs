@@ -28,6 +28,20 @@ pub(crate) struct World {
     pub(crate) hash: String,
 }
 
+/// Lines a test adds to [`World::write_config`]'s configuration, each
+/// ending with a newline and indented for where it goes.
+#[derive(Default)]
+pub(crate) struct Extra<'a> {
+    /// The image subscription's name.
+    pub(crate) subscription: &'a str,
+    /// More `openstack.auth` keys.
+    pub(crate) auth: &'a str,
+    /// More `paths` keys.
+    pub(crate) paths: &'a str,
+    /// More top-level sections (before `images`).
+    pub(crate) top: &'a str,
+}
+
 const CRL_CNF: &str = "[ ca ]\ndefault_ca = testca\n[ testca ]\ndatabase = DB/index.txt\ncrlnumber = DB/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\ncertificate = CERT.pem\nprivate_key = CERT.key\n";
 
 fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
@@ -50,16 +64,21 @@ impl World {
         let p = pki();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        // Our own CRL databases: the test CA (`ca`) and an impostor CA with
-        // the same name and another key (`other`).
-        for who in ["ca", "other"] {
-            for ext in ["pem", "key"] {
-                std::fs::copy(
-                    p.dir.join(format!("{who}.{ext}")),
-                    d.join(format!("{who}.{ext}")),
-                )
-                .unwrap();
-            }
+        // Our own CRL databases: the test CA (`ca`), an impostor CA with
+        // the same name and another key (`other`), and a CA of another name
+        // (`foreign`, the project's test CA).
+        let foreign = &crate::testsrv::pki::Pki::shared().ca;
+        for (who, cert, key) in [
+            ("ca", p.dir.join("ca.pem"), p.dir.join("ca.key")),
+            ("other", p.dir.join("other.pem"), p.dir.join("other.key")),
+            (
+                "foreign",
+                foreign.cert_path.clone(),
+                foreign.key_path.clone(),
+            ),
+        ] {
+            std::fs::copy(cert, d.join(format!("{who}.pem"))).unwrap();
+            std::fs::copy(key, d.join(format!("{who}.key"))).unwrap();
             let db = d.join(format!("db-{who}"));
             std::fs::create_dir_all(&db).unwrap();
             std::fs::write(db.join("index.txt"), "").unwrap();
@@ -136,7 +155,7 @@ impl World {
         std::fs::write(self.certs.join("TestGridCA.crl_url"), format!("{url}\n")).unwrap();
     }
 
-    /// A CRL (PEM) signed by `who` (`ca` or `other`).
+    /// A CRL (PEM) signed by `who` (`ca`, `other` or `foreign`).
     pub(crate) fn gencrl(&self, who: &str) -> Vec<u8> {
         self.gencrl_with(who, &[])
     }
@@ -165,6 +184,17 @@ impl World {
     }
 
     fn config(&self) -> PathBuf {
+        self.write_config(&Extra {
+            subscription: "crl-test",
+            ..Extra::default()
+        })
+    }
+
+    /// Write `appliance.yaml` (returned) and its secrets file in the test's
+    /// directory: this world's CA directory and signed list, paths under the
+    /// directory, and `extra`'s lines where they belong (the status tests
+    /// add theirs).
+    pub(crate) fn write_config(&self, extra: &Extra) -> PathBuf {
         let d = self.dir.path();
         let yaml = format!(
             "schema-version: 2
@@ -174,7 +204,7 @@ site:
 openstack:
   auth:
     type: password
-    username: fedcloud
+{auth}    username: fedcloud
     user-domain-name: Default
 secrets-file: {d}/secrets.yaml
 vos:
@@ -185,17 +215,21 @@ paths:
   image-data: {d}/image-data
   spool: {d}/spool
   state: {d}/state
-  ca-dir: {certs}
-images:
+{paths}  ca-dir: {certs}
+{top}images:
   allow-http: [lists]
   subscriptions:
-    - name: crl-test
+    - name: {name}
       url: {list}
       endorser:
         dn: \"{ENDORSER_DN}\"
         ca: \"{CA_DN}\"
 ",
             d = d.display(),
+            auth = extra.auth,
+            paths = extra.paths,
+            top = extra.top,
+            name = extra.subscription,
             certs = self.certs.display(),
             list = self.url("crl-test.list"),
         );
@@ -315,9 +349,10 @@ fn a_new_crl_is_installed_and_revokes_the_signer_in_images_verify() {
     );
 }
 
-/// A CRL signed by another CA of the same name, a truncated CRL, a 404 and
-/// a `file:` URL: each fails with its reason and remedy (exit 1), and the
-/// CRL in place stays, byte for byte.
+/// A CRL signed by another CA of the same name or of another name, an
+/// expired one, a truncated CRL, a 404 and a `file:` URL: each fails with
+/// its reason and remedy (exit 1), and the CRL in place stays, byte for
+/// byte.
 #[test]
 fn a_bad_crl_keeps_the_one_in_place() {
     let w = World::new();
@@ -325,6 +360,9 @@ fn a_bad_crl_keeps_the_one_in_place() {
     let good = w.gencrl("ca");
     let before = std::fs::read(w.crl_file()).unwrap();
     let forged = w.gencrl("other");
+    let foreign = w.gencrl("foreign");
+    let expired = w.gencrl_with("ca", &["-crlsec", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     // An http CRL URL whose answer redirects to a local file (#14 item 3).
     let local = w.dir.path().join("local.crl");
     std::fs::write(&local, &good).unwrap();
@@ -338,6 +376,16 @@ fn a_bad_crl_keeps_the_one_in_place() {
             "signed by another CA",
             Box::new(|| w.serve_crl(&forged)),
             "signature does not verify",
+        ),
+        (
+            "issued by another CA",
+            Box::new(|| w.serve_crl(&foreign)),
+            "not by this CA",
+        ),
+        (
+            "expired",
+            Box::new(|| w.serve_crl(&expired)),
+            "(nextUpdate)",
         ),
         (
             "truncated",
@@ -399,8 +447,47 @@ fn a_bad_crl_keeps_the_one_in_place() {
     );
 }
 
+/// A mirror serving an older CRL than the one in place cannot roll the
+/// revocations back: the newer CRL stays and the signer stays revoked.
+#[test]
+fn an_older_crl_does_not_replace_a_newer_one() {
+    let w = World::new();
+    let older = w.gencrl("ca");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    w.revoke_endorser();
+    let newer = w.gencrl("ca");
+    w.serve_crl(&newer);
+    let (code, report) = w.refresh_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["cas"][0]["crl"]["revoked"], 1, "{report:#}");
+    let installed = std::fs::read(w.crl_file()).unwrap();
+
+    w.serve_crl(&older);
+    let (code, report) = w.refresh_json(&[]);
+    assert_eq!(code, 1, "{report:#}");
+    let ca = &report["cas"][0];
+    assert_eq!(ca["status"], "failed", "{report:#}");
+    assert!(
+        ca["error"]
+            .as_str()
+            .unwrap()
+            .contains("older than the one in place"),
+        "{report:#}"
+    );
+    assert!(
+        ca["remedy"].as_str().unwrap().contains("mirror"),
+        "{report:#}"
+    );
+    assert_eq!(ca["crl"]["revoked"], 1, "the newer CRL is reported");
+    assert_eq!(std::fs::read(w.crl_file()).unwrap(), installed);
+    let (code, out) = w.verify();
+    assert_ne!(code, 0, "the endorser stays revoked: {out}");
+}
+
 /// A second URL is tried when the first fails (fetch-crl's order); a dry
-/// run installs nothing; a CA without CRL URL is skipped, not failed.
+/// run installs nothing; a CA without CRL URL is skipped, not failed; a
+/// file that is no certificate is named. The reports, a failed run's too,
+/// are checked against `docs/crl-refresh-json.md`.
 #[test]
 fn urls_in_order_dry_run_and_cas_without_url() {
     let w = World::new();
@@ -419,13 +506,21 @@ fn urls_in_order_dry_run_and_cas_without_url() {
     // Another CA, without any CRL URL.
     let other = crate::testsrv::pki::Pki::shared();
     std::fs::copy(&other.ca.cert_path, w.certs.join("OtherCA.pem")).unwrap();
+    std::fs::write(w.certs.join("Broken.pem"), "not a certificate\n").unwrap();
     let before = std::fs::read(w.crl_file()).unwrap();
 
-    let (code, report) = w.refresh_json(&["--dry-run"]);
-    assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["dry_run"], true);
+    let (code, dry) = w.refresh_json(&["--dry-run"]);
+    assert_eq!(code, 0, "{dry:#}");
+    assert_eq!(dry["dry_run"], true);
     assert_eq!(std::fs::read(w.crl_file()).unwrap(), before, "dry run");
     assert!(!w.dir.path().join("state/runs/crl-refresh.json").exists());
+    assert!(
+        dry["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("Broken.pem: no PEM certificate"),
+        "{dry:#}"
+    );
 
     let (code, report) = w.refresh_json(&[]);
     assert_eq!(code, 0, "{report:#}");
@@ -440,6 +535,11 @@ fn urls_in_order_dry_run_and_cas_without_url() {
     assert_eq!(theirs["freshness"], "missing");
     assert_eq!(report["summary"]["skipped"], 1);
     assert_ne!(std::fs::read(w.crl_file()).unwrap(), before);
+
+    w.serve_crl(b"-----BEGIN X509 CRL-----\nMIIB");
+    let (code, failed) = w.refresh_json(&[]);
+    assert_eq!(code, 1, "{failed:#}");
+    crate::util::schema::check("docs/crl-refresh-json.md", &[&dry, &report, &failed]);
 }
 
 /// Without a configuration, `--ca-dir` alone is enough.

@@ -8,7 +8,7 @@
 //! rewrite in front of Keystone) and a host DN unknown to GOCDB. The JSON
 //! is checked against `docs/doctor-json.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use fedcloud_appliance::testsrv::fault_proxy::{self, Fault};
 use fedcloud_appliance::testsrv::gocdb::{self, GocdbServer, GocdbService};
@@ -21,10 +21,12 @@ fn var(k: &str) -> String {
 }
 
 /// What a test's configuration says.
+#[derive(Clone)]
 struct Setup {
     auth_url: String,
     username: String,
     password: String,
+    /// The site credential's project (empty: none, an unscoped token).
     project: String,
     vos: String,
     host_cert: PathBuf,
@@ -71,10 +73,9 @@ impl Setup {
         }
     }
 
-    /// Run `appliance --json doctor ARGS`: exit code and report.
-    fn doctor(&self, args: &[&str]) -> (i32, Value) {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+    /// Write this set-up's `appliance.yaml` (returned) and secrets file
+    /// into `d`.
+    fn write_config(&self, d: &Path) -> PathBuf {
         let yaml = format!(
             "schema-version: 2
 site:
@@ -86,9 +87,7 @@ openstack:
     auth-url: {auth_url}
     username: {user}
     user-domain-name: Default
-    project-name: {project}
-    project-domain-name: Default
-  region: RegionOne
+{project}  region: RegionOne
   ca-dir: {ca}
   insecure: {insecure}
   timeout-seconds: 30
@@ -124,7 +123,14 @@ images:
             endpoint = var("REFSITE_KEYSTONE_URL"),
             auth_url = self.auth_url,
             user = self.username,
-            project = self.project,
+            project = if self.project.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "    project-name: {}\n    project-domain-name: Default\n",
+                    self.project
+                )
+            },
             ca = var("REFSITE_CA_DIR"),
             d = d.display(),
             vos = self.vos,
@@ -142,6 +148,15 @@ images:
             &d.join("secrets.yaml"),
             format!("openstack:\n  password: {}\n", self.password).as_bytes(),
         );
+        config
+    }
+
+    /// Run `appliance ARGS` with this set-up's configuration and
+    /// environment (and none of the test runner's proxies); the password
+    /// is never printed.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let dir = tempfile::tempdir().unwrap();
+        let config = self.write_config(dir.path());
         let mut cmd = appliance();
         for k in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
             cmd.env_remove(k).env_remove(k.to_lowercase());
@@ -150,16 +165,22 @@ images:
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("--config")
             .arg(&config)
-            .args(["--json", "doctor"])
             .args(args)
             .output()
             .unwrap();
-        let v = crate::util::stdout_json(&out, "doctor --json");
         assert!(
             !String::from_utf8_lossy(&out.stdout).contains(&self.password)
                 && !String::from_utf8_lossy(&out.stderr).contains(&self.password),
             "the password must never be printed"
         );
+        out
+    }
+
+    /// Run `appliance --json doctor ARGS`: exit code and report.
+    fn doctor(&self, args: &[&str]) -> (i32, Value) {
+        let args: Vec<&str> = ["--json", "doctor"].iter().chain(args).copied().collect();
+        let out = self.run(&args);
+        let v = crate::util::stdout_json(&out, "doctor --json");
         (out.status.code().unwrap_or(-1), v)
     }
 }
@@ -374,11 +395,7 @@ fn doctor_reports_each_injected_fault_with_its_remedy() {
     assert_eq!(one(&proxied, "keystone.auth")["status"], "ok");
 
     // The human screen says the same.
-    let out = appliance()
-        .args(["doctor", "--config"])
-        .arg(write_config_for_screen(&wrong))
-        .output()
-        .unwrap();
+    let out = wrong.run(&["doctor"]);
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(
         screen.contains("FAIL  keystone.auth") && screen.contains("remedy:"),
@@ -395,34 +412,6 @@ fn doctor_reports_each_injected_fault_with_its_remedy() {
         "docs/doctor-json.md",
         &[&faulty, &old_cert, &refused, &proxied, &inv],
     );
-}
-
-/// The configuration `Setup::doctor` writes, kept for a screen run.
-fn write_config_for_screen(s: &Setup) -> PathBuf {
-    let dir = tempfile::Builder::new()
-        .prefix("doctor-screen-")
-        .tempdir()
-        .unwrap()
-        .keep();
-    let text = format!(
-        "schema-version: 2\nsite:\n  gocdb: {}\n  endpoint: {}\nopenstack:\n  auth:\n    type: password\n    auth-url: {}\n    username: {}\n    user-domain-name: Default\n    project-name: {}\n    project-domain-name: Default\n  retries: 0\nsecrets-file: {d}/secrets.yaml\nvos:\n{}paths:\n  state: {d}/state\n  host-cert: {}\n  host-key: {}\n  ca-dir: {}\ncomponents:\n  accounting: {{enabled: false}}\n  images: {{enabled: false}}\n  info: {{enabled: false}}\n",
-        var("REFSITE_SITE_NAME"),
-        var("REFSITE_KEYSTONE_URL"),
-        s.auth_url,
-        s.username,
-        s.project,
-        s.vos,
-        s.host_cert.display(),
-        s.host_key.display(),
-        var("REFSITE_CA_DIR"),
-        d = dir.display(),
-    );
-    std::fs::write(dir.join("appliance.yaml"), text).unwrap();
-    crate::messaging::write_private(
-        &dir.join("secrets.yaml"),
-        format!("openstack:\n  password: {}\n", s.password).as_bytes(),
-    );
-    dir.join("appliance.yaml")
 }
 
 /// Keystone as the reference site's admin, for the test's own user and
@@ -646,6 +635,25 @@ fn serial_doctor_reports_a_missing_role() {
     for c in checks(&r, "roles.accounting.servers") {
         assert_eq!(c["status"], "ok", "a reader may list servers: {c:#}");
     }
+
+    // A site credential whose token has no project (none configured, and
+    // this user has no default project): image sync has no project to own
+    // the images; the VO projects are still checked.
+    let mut unscoped = s.clone();
+    unscoped.project = String::new();
+    let (code, u) = unscoped.doctor(&[]);
+    assert_eq!(code, 1, "{u:#}");
+    failed_with(
+        &u,
+        "roles.images.create",
+        "token has no project",
+        "openstack.auth.project-id",
+    );
+    for id in ["roles.images.upload", "roles.images.share"] {
+        assert_eq!(one(&u, id)["status"], "skipped", "{u:#}");
+    }
+    assert_eq!(checks(&u, "roles.images.accept").len(), 2, "{u:#}");
+    assert_eq!(one(&u, "keystone.auth")["status"], "ok", "{u:#}");
 
     // With an image to probe with: the member project owns a shared image
     // with the reader project as a member. Upload and share are probed by

@@ -364,11 +364,15 @@ async fn accounting_extract_right_after_a_password_change() {
 #[tokio::test]
 async fn doctor_right_after_a_password_change() {
     let u = OwnUser::new("reauth-doctor").await;
-    // the site client's token, then the VO client's unscoped token and its
+    // the site credential's check (keystone.auth), the listing of the
+    // projects it reaches, then the VO client's unscoped token and its
     // rescoping
-    let (stdout, stderr, code) = run_through_a_password_change(&u, &["doctor"], 3).await;
+    let (stdout, stderr, code) = run_through_a_password_change(&u, &["doctor"], 4).await;
     assert!(
-        stdout.contains("OK    vo.reauth.example"),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("OK    keystone.project")
+                && l.contains("of vo.reauth.example: scoped")),
         "exit {code}\n{stdout}\n{stderr}"
     );
     assert!(stderr.contains("authenticating again once"), "{stderr}");

@@ -16,8 +16,7 @@ use fedcloud_appliance::spool::{Options, QueueSimple};
 use fedcloud_appliance::state::runs::{self, RunOutcome, RunRecord};
 use serde_json::{json, Value};
 
-use crate::crl::World;
-use crate::images::pki::{CA_DN, ENDORSER_DN};
+use crate::crl::{Extra, World};
 use crate::testsrv::pki::{Issued, Pki, Usage};
 
 /// A test appliance: the CRL test world plus a configuration.
@@ -33,30 +32,16 @@ impl Site {
         let d = w.dir.path().to_path_buf();
         std::fs::create_dir_all(d.join("image-data")).unwrap();
         let closed = crate::messaging::closed_port();
-        let yaml = format!(
-            "schema-version: 2
-site:
-  gocdb: TEST-SITE
-  endpoint: https://keystone.test.example:5000/v3
-openstack:
-  auth:
-    type: password
-    auth-url: http://127.0.0.1:{closed}/v3
-    username: fedcloud
-    user-domain-name: Default
-secrets-file: {d}/secrets.yaml
-vos:
-  - name: vo.alpha.example
-    projects:
-      - id: 0123456789abcdef0123456789abcdef
-paths:
-  image-data: {d}/image-data
-  spool: {d}/spool
-  state: {d}/state
-  host-cert: {cert}
-  host-key: {key}
-  ca-dir: {certs}
-components:
+        let config = w.write_config(&Extra {
+            subscription: "vo-list",
+            auth: &format!("    auth-url: http://127.0.0.1:{closed}/v3\n"),
+            paths: &format!(
+                "  host-cert: {}\n  host-key: {}\n",
+                host.cert_path.display(),
+                host.key_path.display()
+            ),
+            top: &format!(
+                "components:
   accounting: {{enabled: {accounting}}}
 ams:
   host: localhost
@@ -68,24 +53,10 @@ ams:
 info:
   publish:
     file: {d}/info/cloud-info.json
-images:
-  allow-http: [lists]
-  subscriptions:
-    - name: vo-list
-      url: {list}
-      endorser:
-        dn: \"{ENDORSER_DN}\"
-        ca: \"{CA_DN}\"
 ",
-            d = d.display(),
-            cert = host.cert_path.display(),
-            key = host.key_path.display(),
-            certs = w.certs.display(),
-            list = w.url("crl-test.list"),
-        );
-        let config = d.join("appliance.yaml");
-        std::fs::write(&config, yaml).unwrap();
-        crate::messaging::write_private(&d.join("secrets.yaml"), b"openstack:\n  password: x\n");
+                d = d.display()
+            ),
+        });
         Site { w, config }
     }
 
@@ -117,7 +88,13 @@ images:
     }
 
     fn status_json(&self) -> (i32, Value) {
-        let (code, out) = self.offline(&["--json", "status"]);
+        self.status_json_with(&[])
+    }
+
+    /// `appliance --json status ARGS`.
+    fn status_json_with(&self, args: &[&str]) -> (i32, Value) {
+        let args: Vec<&str> = ["--json", "status"].iter().chain(args).copied().collect();
+        let (code, out) = self.offline(&args);
         let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}"));
         (code, v)
     }
@@ -188,18 +165,9 @@ fn fresh() -> (Site, Value) {
         0..365,
     );
     let site = Site::new(&host, true);
-    let (code, s) = site.status_json();
-    // The free space of the test machine's disk is not the test's: an
-    // `image data` problem may appear whatever the test does (the
-    // thresholds themselves are unit-tested in status::evaluate).
-    let disk_error = s["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["subject"] == "image data" && p["severity"] == "error");
-    let expected = if disk_error { 3 } else { 1 };
-    assert_eq!(code, expected, "{s:#}");
-    assert_eq!(s["exit_code"], expected);
+    let (code, s) = site.status_json_with(&NO_DISK_ALARM);
+    assert_eq!(code, 1, "{s:#}");
+    assert_eq!(s["exit_code"], 1);
     for j in s["jobs"].as_array().unwrap() {
         assert!(j["last_run"].is_null(), "{j:#}");
         assert!(
@@ -230,7 +198,6 @@ fn fresh() -> (Site, Value) {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|p| p["subject"] != "image data")
             .all(|p| p["severity"] == "warning"
                 && (p["subject"].as_str().unwrap().starts_with("job ")
                     || p["subject"] == "configuration"
@@ -240,16 +207,89 @@ fn fresh() -> (Site, Value) {
     (site, s)
 }
 
+/// Free space thresholds that the test machine's own disk cannot trip (its
+/// free space is not the tests'): the space is still reported.
+const NO_DISK_ALARM: [&str; 6] = [
+    "--image-data-warning",
+    "0",
+    "--image-data-critical",
+    "0",
+    "--image-data-critical-gib",
+    "0",
+];
+
 #[test]
 fn a_fresh_appliance_says_its_jobs_never_ran() {
     let (site, _) = fresh();
-    let (code, line) = site.offline(&["status", "--nagios"]);
-    assert!(code == 1 || code == 2, "{line}");
-    assert!(
-        line.starts_with("APPLIANCE WARNING - ") || line.starts_with("APPLIANCE CRITICAL - "),
-        "{line}"
-    );
+    let args: Vec<&str> = ["status", "--nagios"]
+        .iter()
+        .chain(&NO_DISK_ALARM)
+        .copied()
+        .collect();
+    let (code, line) = site.offline(&args);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.starts_with("APPLIANCE WARNING - "), "{line}");
     assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains(";0:;0:;0;100"),
+        "the thresholds given: {line}"
+    );
+}
+
+/// The free space of `paths.image-data` against the thresholds given on
+/// the command line: a warning, then an error (Nagios CRITICAL) with the
+/// remedy; a threshold that is no percentage is a usage error.
+#[test]
+fn free_space_of_image_data_against_the_thresholds_given() {
+    let host = Pki::shared().issue_valid(
+        "status-disk",
+        "/DC=org/DC=example/CN=disk",
+        Usage::Client,
+        0..365,
+    );
+    let site = Site::new(&host, true);
+    let free = |s: &Value| s["images"]["image_data"]["free_percent"].as_f64().unwrap();
+    let (_, s) = site.status_json_with(&[
+        "--image-data-warning",
+        "100",
+        "--image-data-critical",
+        "0",
+        "--image-data-critical-gib",
+        "0",
+    ]);
+    assert!(free(&s) < 100.0, "{s:#}");
+    assert!(has_problem(&s, "warning", "image data", "free ("), "{s:#}");
+    assert!(!has_problem(&s, "error", "image data", ""), "{s:#}");
+
+    let (code, s) = site.status_json_with(&["--image-data-critical", "100"]);
+    assert_eq!(code, 3, "{s:#}");
+    assert!(has_problem(&s, "error", "image data", "free ("), "{s:#}");
+    // A floor in GiB above the disk's size trips alone.
+    let (code, s) = site.status_json_with(&[
+        "--image-data-warning",
+        "0",
+        "--image-data-critical",
+        "0",
+        "--image-data-critical-gib",
+        "1000000",
+    ]);
+    assert_eq!(code, 3, "{s:#}");
+    assert!(has_problem(&s, "error", "image data", "free ("), "{s:#}");
+
+    let (code, line) = site.offline(&[
+        "status",
+        "--nagios",
+        "--image-data-warning",
+        "100",
+        "--image-data-critical",
+        "100",
+    ]);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("APPLIANCE CRITICAL - "), "{line}");
+    assert!(line.contains("%;100:;100:;0;100"), "{line}");
+
+    let (code, _) = site.offline(&["status", "--image-data-warning", "120"]);
+    assert_eq!(code, 2, "not a percentage: usage error");
 }
 
 /// The whole picture: job runs of every outcome (two from real runs:

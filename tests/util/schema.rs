@@ -108,14 +108,7 @@ fn walk(
                     assert!(f.optional, "{doc}: `{p}` is null but not marked `?`");
                     continue;
                 }
-                assert!(
-                    type_ok(&f.ty, child),
-                    "{doc}: `{p}` should be {} but is {child}",
-                    f.ty
-                );
-                if matches!(f.ty.as_str(), "object" | "array") {
-                    walk(fields, &p, child, seen, doc);
-                }
+                descend(fields, &p, &f.ty, child, seen, doc, &format!("`{p}`"));
             }
         }
         Value::Array(items) => {
@@ -123,19 +116,30 @@ fn walk(
             let f = fields
                 .get(&p)
                 .unwrap_or_else(|| panic!("{doc}: items `{p}` are not documented"));
+            let what = format!("an item of `{p}`");
             for item in items {
                 seen.insert(p.clone());
-                assert!(
-                    type_ok(&f.ty, item),
-                    "{doc}: an item of `{p}` should be {} but is {item}",
-                    f.ty
-                );
-                if matches!(f.ty.as_str(), "object" | "array") {
-                    walk(fields, &p, item, seen, doc);
-                }
+                descend(fields, &p, &f.ty, item, seen, doc, &what);
             }
         }
         _ => {}
+    }
+}
+
+/// `v` (`what`, at `p`) is of the documented type `ty`; its children are
+/// checked in turn.
+fn descend(
+    fields: &BTreeMap<String, Field>,
+    p: &str,
+    ty: &str,
+    v: &Value,
+    seen: &mut BTreeSet<String>,
+    doc: &str,
+    what: &str,
+) {
+    assert!(type_ok(ty, v), "{doc}: {what} should be {ty} but is {v}");
+    if matches!(ty, "object" | "array") {
+        walk(fields, p, v, seen, doc);
     }
 }
 

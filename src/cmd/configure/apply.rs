@@ -437,7 +437,7 @@ impl Plan {
         write_owned(&self.marker, stamp.as_bytes(), 0o644, Owner::Appliance)?;
         println!("configured: {}", self.marker.display());
         if crate::systemd::banner::remove(&self.root)? {
-            println!("removed the \"not configured yet\" banner");
+            println!("removed the first-boot banner (\"not configured yet\")");
         }
         Ok(outcome)
     }

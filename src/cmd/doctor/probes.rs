@@ -162,9 +162,40 @@ async fn images_page(s: &Session, query: &[(&str, &str)]) -> Result<Vec<Value>, 
     Ok(v["images"].as_array().cloned().unwrap_or_default())
 }
 
+/// The site credential's token has no project: `images sync` has no
+/// project to own the images (and an unscoped token no catalog), whatever
+/// the roles.
+fn unscoped_owner() -> Vec<Check> {
+    let subject = "the site credential (openstack.auth)";
+    let remedy = "set openstack.auth.project-id (or project-name and project-domain-name) to the project that owns the appliance's images";
+    vec![
+        Check::failed(
+            Op::ImageCreate.id(),
+            subject,
+            "its token has no project (openstack.auth names none, and the user has no default project): image sync uploads into the credential's own project and shares the images from there, and an unscoped token has no catalog",
+            remedy,
+        ),
+        Check::skipped(
+            Op::ImageUpload.id(),
+            subject,
+            "no images owner project (see roles.images.create)",
+            remedy,
+        ),
+        Check::skipped(
+            Op::ImageShare.id(),
+            subject,
+            "no images owner project (see roles.images.create)",
+            remedy,
+        ),
+    ]
+}
+
 /// The probes of `images sync` in the images owner project: create,
 /// upload and share, each where Glance refuses it after its policy.
 pub async fn images_owner(s: &Session, w: &Who) -> Vec<Check> {
+    if s.project().is_none() {
+        return unscoped_owner();
+    }
     let roles = s.roles();
     let mut out = Vec::new();
     // Create: an image with the id of an existing one.

@@ -238,7 +238,7 @@ pub type SiteClient = (Option<OpenStack>, Option<Session>);
 pub async fn keystone_auth(l: &Loaded) -> (Check, SiteClient) {
     const ID: &str = "keystone.auth";
     let auth = l.config.openstack.source.auth();
-    let subject = crate::openstack::error::redact_url(&auth.auth_url);
+    let subject = crate::redact::url(&auth.auth_url);
     let access = match l.cloud_access() {
         Ok(a) => a,
         Err(e) => {
@@ -344,7 +344,7 @@ fn auth_remedy(l: &Loaded, e: &openstack::Error) -> String {
 /// `keystone.clock`: skew against the `Date` of Keystone's version document.
 pub async fn keystone_clock(os: &OpenStack) -> Check {
     let url = os.auth_url().clone();
-    let subject = crate::openstack::error::redact_url(&url);
+    let subject = crate::redact::url(&url);
     let sent = Utc::now();
     match os.get_plain_with_headers(&url, "identity").await {
         Ok((headers, _)) => {
@@ -544,7 +544,7 @@ pub async fn gocdb(
     url.query_pairs_mut()
         .append_pair("method", "get_service")
         .append_pair("sitename", &c.site.gocdb);
-    let shown = crate::openstack::error::redact_url(&url);
+    let shown = crate::redact::url(&url);
     let fail = |msg: String, remedy: &str| {
         vec![Check::failed(
             "gocdb.endpoint",
