@@ -21,6 +21,7 @@ pub mod progress;
 pub mod pyjson;
 pub mod redact;
 pub mod release;
+pub mod scheme;
 pub mod secret;
 pub mod setup;
 pub mod spool;

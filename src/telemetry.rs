@@ -30,6 +30,9 @@ pub fn init(level: Option<&str>, json: bool) {
             .with(
                 fmt::layer()
                     .with_target(false)
+                    // Colours only for a person at a terminal: a pipe or a
+                    // file gets plain lines (no escape sequences).
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_writer(crate::progress::StderrWriter),
             )
             .try_init();

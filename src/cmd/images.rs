@@ -10,13 +10,14 @@ use serde::Serialize;
 use crate::cli::GlobalArgs;
 use crate::config::{self, Loaded};
 use crate::exit::{Outcome, UsageError};
-use crate::images::cache::Index;
-use crate::images::fetch::{Fetcher, Limits};
+use crate::images::cache::{self, Index};
+use crate::images::fetch::{Fetcher, Limits, Place};
 use crate::images::format::Format;
 use crate::images::glance::MemberProject;
 use crate::images::harbor::HarborSource;
 use crate::images::legacy;
 use crate::images::sync::{self, Context, GlanceAccess, RegistrySource, RunReport, Source};
+use crate::images::text::shown;
 use crate::openstack::{access::ProjectRef, image, OpenStack, Session};
 
 /// `appliance images ...`
@@ -50,6 +51,10 @@ pub struct SyncArgs {
     /// same).
     #[arg(long)]
     pub accept_empty: bool,
+    /// Try again the images the back-off stopped (failed verification or
+    /// refused content, see `images list`); their failure counts restart.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 /// Options of `appliance images list`.
@@ -117,7 +122,7 @@ fn registry(
     password: Option<crate::secret::Secret>,
     origin: String,
 ) -> anyhow::Result<RegistrySource> {
-    let harbor = HarborSource::from_config(sub, ctx.fetcher.client(), password)
+    let harbor = HarborSource::from_config(sub, ctx.fetcher.client_for(Place::Registry), password)
         .map_err(|e| UsageError(format!("{e} ({origin})")))?;
     Ok(RegistrySource {
         sub: sub.clone(),
@@ -126,10 +131,12 @@ fn registry(
     })
 }
 
-/// Every subscription: the configuration's, then legacy files.
+/// Every subscription: the configuration's, then legacy files (only
+/// `only`, when given). Records every subscription's name in
+/// `ctx.subscriptions` (images of those are never adopted by another).
 fn sources(
     loaded: &Loaded,
-    ctx: &Context,
+    ctx: &mut Context,
     only: Option<&str>,
 ) -> anyhow::Result<(Vec<Entry>, Vec<String>)> {
     let sec = &loaded.config.images;
@@ -208,7 +215,7 @@ fn sources(
             });
         }
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     for e in &out {
         if !seen.insert(e.name().to_string()) {
             return Err(UsageError(format!(
@@ -219,6 +226,7 @@ fn sources(
             .into());
         }
     }
+    ctx.subscriptions = seen;
     if let Some(name) = only {
         let names: Vec<String> = out.iter().map(|e| e.name().to_string()).collect();
         out.retain(|e| e.name() == name);
@@ -245,8 +253,12 @@ fn context(loaded: &Loaded) -> anyhow::Result<Context> {
         c.images.formats.clone()
     };
     let formats = names.iter().filter_map(|n| Format::parse(n)).collect();
-    let fetcher = Fetcher::new(Some(&c.paths.ca_dir), Limits::default())
-        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let fetcher = Fetcher::with_allow_http(
+        Some(&c.paths.ca_dir),
+        Limits::from_transfer(&c.images.transfer),
+        c.images.allow_http,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
     Ok(Context {
         now: chrono::Utc::now(),
         image_data: c.paths.image_data.clone(),
@@ -255,6 +267,8 @@ fn context(loaded: &Loaded) -> anyhow::Result<Context> {
         section: c.images.clone(),
         formats,
         fetcher,
+        subscriptions: Default::default(),
+        retry_failed: false,
     })
 }
 
@@ -321,8 +335,9 @@ async fn members(loaded: &Loaded, os: &OpenStack, e: &Entry) -> anyhow::Result<V
 }
 
 async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Result<Outcome> {
-    let ctx = context(loaded)?;
-    let (srcs, problems) = sources(loaded, &ctx, a.source.as_deref())?;
+    let mut ctx = context(loaded)?;
+    ctx.retry_failed = a.retry_failed;
+    let (srcs, problems) = sources(loaded, &mut ctx, a.source.as_deref())?;
     // The configuration and the subscriptions are read: systemd may count
     // the run as started (Type=notify; the watchdog runs from here).
     crate::progress::ready();
@@ -336,11 +351,17 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
             }
             Err(e) => return Err(e.into()),
         };
+    if !a.dry_run {
+        reclaim_at_start(&ctx, &srcs);
+    }
     for p in &problems {
         tracing::warn!("{p}");
     }
     if ctx.section.relax != Default::default() {
         tracing::warn!(relax = ?ctx.section.relax, "image-list trust is relaxed by configuration (images.relax)");
+    }
+    if ctx.section.allow_http.any() {
+        tracing::warn!(allow_http = ?ctx.section.allow_http, "plain http is allowed for some image downloads (images.allow-http)");
     }
     if a.download_only {
         let mut reports = Vec::new();
@@ -370,7 +391,7 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
                     r.status = "failed";
                     r.failure = Some(sync::Failure {
                         stage: "glance",
-                        error: format!("{err:#}"),
+                        error: crate::images::text::shown(&format!("{err:#}")).into_owned(),
                         remedy: "check the VO's credential and projects; nothing was changed"
                             .into(),
                     });
@@ -391,7 +412,34 @@ async fn sync_cmd(g: &GlobalArgs, loaded: &Loaded, a: &SyncArgs) -> anyhow::Resu
     Ok(finish(g, &ctx, reports, problems, a.dry_run))
 }
 
-/// Print the run report; the outcome (0 when every source is fine, else 1).
+/// Remove what killed syncs left (the temporaries of atomic writes whose
+/// writer is gone): in the list, listing and back-off state, and in the
+/// cache of every source this run serves (its index).
+fn reclaim_at_start(ctx: &Context, srcs: &[Entry]) {
+    let state = ctx.state_dir.join("images");
+    for kind in ["lists", "registries", "backoff"] {
+        crate::state::reclaim_at_start(&state.join(kind));
+    }
+    for e in srcs {
+        crate::state::reclaim_at_start(&ctx.image_data.join(e.name()));
+    }
+}
+
+/// The outcome of a run over sources with these statuses: 0 when every
+/// source is fine (or disabled), 3 when every enabled source failed
+/// before changing anything (nothing could be done), else 1 (partial).
+fn outcome<'a>(statuses: impl Iterator<Item = &'a str> + Clone) -> Outcome {
+    let enabled = statuses.filter(|s| *s != "disabled");
+    if enabled.clone().all(|s| s == "ok") {
+        Outcome::Success
+    } else if enabled.clone().all(|s| s == "failed") {
+        Outcome::Error
+    } else {
+        Outcome::Partial
+    }
+}
+
+/// Print the run report; the outcome ([`outcome`]).
 fn finish(
     g: &GlobalArgs,
     ctx: &Context,
@@ -399,13 +447,13 @@ fn finish(
     problems: Vec<String>,
     dry_run: bool,
 ) -> Outcome {
-    let ok = reports
-        .iter()
-        .all(|r| matches!(r.status, "ok" | "disabled"));
+    let out = outcome(reports.iter().map(|r| r.status));
+    let dropped = reports.iter().map(|r| r.dropped.len()).sum();
     let report = RunReport {
-        ok,
+        ok: out == Outcome::Success,
         dry_run,
         started: ctx.now,
+        dropped,
         sources: reports,
         problems,
     };
@@ -418,19 +466,22 @@ fn finish(
         report.sources.len()
     ));
     print_report(g, &report);
-    if ok {
-        Outcome::Success
-    } else {
-        Outcome::Partial
-    }
+    out
 }
 
 /// `p1 (3 artifacts), p2 (0 artifacts)`.
 fn projects_text(p: &BTreeMap<String, usize>) -> String {
     p.iter()
-        .map(|(k, n)| format!("{k} ({n} artifacts)"))
+        .map(|(k, n)| format!("{} ({n} artifacts)", shown(k)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The warning lines of dropped entries (`  warning: dropped entry 3 (id): why`).
+fn print_dropped(dropped: &[sync::Dropped]) {
+    for d in dropped {
+        println!("  warning: dropped {}", shown(&d.line()));
+    }
 }
 
 fn print_report(g: &GlobalArgs, r: &RunReport) {
@@ -455,14 +506,19 @@ fn print_report(g: &GlobalArgs, r: &RunReport) {
             ),
             (None, None) => format!("{} ({}): {}", s.name, s.origin, s.status),
         };
-        println!("{head}");
+        println!("{}", shown(&head));
+        for w in &s.warnings {
+            println!("  warning: {}", shown(w));
+        }
+        print_dropped(&s.dropped);
         if let Some(f) = &s.failure {
-            println!("  {} failed: {}", f.stage, f.error);
+            println!("  {} failed: {}", f.stage, shown(&f.error));
             println!("  remedy: {}", f.remedy);
             if let Some(lg) = &s.last_good {
                 println!(
                     "  last good list kept: version {} fetched {}",
-                    lg.version, lg.fetched_at
+                    shown(&lg.version),
+                    lg.fetched_at
                 );
             }
             if let Some(l) = &s.last_listing {
@@ -475,9 +531,9 @@ fn print_report(g: &GlobalArgs, r: &RunReport) {
         for i in &s.images {
             let id = i.glance_id.as_deref().unwrap_or("-");
             match &i.error {
-                None => println!("  {} {} (glance {id})", i.action, i.appdb_id),
+                None => println!("  {} {} (glance {id})", i.action, shown(&i.appdb_id)),
                 Some(e) => {
-                    println!("  {} {} FAILED: {e}", i.action, i.appdb_id);
+                    println!("  {} {} FAILED: {}", i.action, shown(&i.appdb_id), shown(e));
                     if let Some(rm) = &i.remedy {
                         println!("    remedy: {rm}");
                     }
@@ -486,7 +542,14 @@ fn print_report(g: &GlobalArgs, r: &RunReport) {
         }
     }
     for p in &r.problems {
-        println!("warning: {p}");
+        println!("warning: {}", shown(p));
+    }
+    if r.dropped > 0 {
+        println!(
+            "warning: {} entr{} dropped (unsafe, malformed, duplicate or expired); see above",
+            r.dropped,
+            if r.dropped == 1 { "y" } else { "ies" }
+        );
     }
     if r.dry_run {
         println!("dry run: nothing was changed");
@@ -505,11 +568,18 @@ struct VerifyReport {
     failure: Option<sync::Failure>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    /// Entries that a sync would not synchronise (unsafe, malformed,
+    /// duplicate, expired).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropped: Vec<sync::Dropped>,
 }
 
 async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let ctx = context(loaded)?;
-    let (srcs, _) = sources(loaded, &ctx, a.name.as_deref())?;
+    let mut ctx = context(loaded)?;
+    let (srcs, problems) = sources(loaded, &mut ctx, a.name.as_deref())?;
+    for p in &problems {
+        tracing::warn!("{p}");
+    }
     let mut out = Vec::new();
     for e in &srcs {
         let mut r = VerifyReport {
@@ -519,6 +589,7 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
             registry: None,
             failure: None,
             warnings: Vec::new(),
+            dropped: Vec::new(),
         };
         match &e.source {
             Owned::List(s) => match sync::check(&ctx, s).await {
@@ -526,6 +597,7 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
                     r.ok = true;
                     r.list = Some(acc.info());
                     r.warnings = acc.warnings;
+                    r.dropped = acc.dropped;
                 }
                 Err(f) => r.failure = Some(f),
             },
@@ -533,9 +605,13 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
                 Ok(l) => {
                     r.ok = true;
                     r.registry = Some(l.info);
+                    r.dropped = l.dropped;
                 }
                 Err(f) => r.failure = Some(f),
             },
+        }
+        for d in &r.dropped {
+            tracing::warn!(source = %r.name, entry = d.entry, image = %d.identifier, reason = %d.reason, "entry dropped");
         }
         out.push(r);
     }
@@ -543,36 +619,62 @@ async fn verify_cmd(g: &GlobalArgs, loaded: &Loaded, a: &VerifyArgs) -> anyhow::
         println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
     } else {
         for r in &out {
+            let ok = if r.dropped.is_empty() {
+                "ok".to_string()
+            } else {
+                format!(
+                    "ok, {} entr{} dropped",
+                    r.dropped.len(),
+                    if r.dropped.len() == 1 { "y" } else { "ies" }
+                )
+            };
             match (&r.list, &r.registry, &r.failure) {
                 (Some(l), _, _) => println!(
-                    "{}: ok — list {} version {}, {} image(s), signed by {} ({}), {:?}",
-                    r.name, l.identifier, l.version, l.images, l.signer, l.signer_ca, l.freshness
+                    "{}",
+                    shown(&format!(
+                        "{}: {ok} — list {} version {}, {} image(s), signed by {} ({}), {:?}",
+                        r.name,
+                        l.identifier,
+                        l.version,
+                        l.images,
+                        l.signer,
+                        l.signer_ca,
+                        l.freshness
+                    ))
                 ),
                 (None, Some(l), _) => {
                     println!(
-                        "{}: ok — registry {}, {} image(s) from {}",
-                        r.name,
-                        l.registry,
-                        l.images,
-                        projects_text(&l.projects)
+                        "{}",
+                        shown(&format!(
+                            "{}: {ok} — registry {}, {} image(s) from {}",
+                            r.name,
+                            l.registry,
+                            l.images,
+                            projects_text(&l.projects)
+                        ))
                     );
-                    for s in l.skipped.iter().chain(&l.rejected) {
-                        println!("  left out {s}");
+                    for s in &l.skipped {
+                        println!("  left out {}", shown(s));
                     }
                 }
                 (None, None, Some(f)) => {
-                    println!("{}: {} failed: {}", r.name, f.stage, f.error);
+                    println!("{}: {} failed: {}", r.name, f.stage, shown(&f.error));
                     println!("  remedy: {}", f.remedy);
                 }
                 _ => {}
             }
+            for w in &r.warnings {
+                println!("  warning: {}", shown(w));
+            }
+            print_dropped(&r.dropped);
+        }
+        for p in &problems {
+            println!("warning: {}", shown(p));
         }
     }
-    Ok(if out.iter().all(|r| r.ok) {
-        Outcome::Success
-    } else {
-        Outcome::Partial
-    })
+    Ok(outcome(
+        out.iter().map(|r| if r.ok { "ok" } else { "failed" }),
+    ))
 }
 
 #[derive(Debug, Serialize)]
@@ -586,6 +688,9 @@ struct ListEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_listing: Option<sync::LastListing>,
     cached: Vec<String>,
+    /// Images the back-off tracks (failed verification or refused content).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    backoff: BTreeMap<String, crate::images::backoff::Record>,
     glance: Vec<GlanceEntry>,
 }
 
@@ -600,8 +705,8 @@ struct GlanceEntry {
 }
 
 async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Result<Outcome> {
-    let ctx = context(loaded)?;
-    let (srcs, _) = sources(loaded, &ctx, None)?;
+    let mut ctx = context(loaded)?;
+    let (srcs, _) = sources(loaded, &mut ctx, None)?;
     let glance_images = if a.offline {
         Vec::new()
     } else {
@@ -630,6 +735,7 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
             last_good: ctx.last_good(name),
             last_listing: ctx.last_listing(name),
             cached: Index::load(&dir).names(),
+            backoff: ctx.backoff(name).images,
             glance: glance_images
                 .iter()
                 .filter(|i| i.property("image_list") == Some(name))
@@ -661,7 +767,21 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
                 if e.enabled { "" } else { " [disabled]" },
             );
             for c in &e.cached {
-                println!("  cached {c}");
+                match cache::entry_id(c) {
+                    Some(id) => println!("  cached {} ({c})", shown(&id)),
+                    None => println!("  cached {c}"),
+                }
+            }
+            for (id, b) in &e.backoff {
+                println!(
+                    "  {} {}: {} of {} attempt(s) failed at this version, last {}: {}",
+                    if b.given_up() { "given up" } else { "failing" },
+                    shown(id),
+                    b.attempts,
+                    b.max_attempts,
+                    b.last_failed,
+                    shown(&b.error)
+                );
             }
             for i in &e.glance {
                 println!(
@@ -669,8 +789,8 @@ async fn list_cmd(g: &GlobalArgs, loaded: &Loaded, a: &ListArgs) -> anyhow::Resu
                     i.id,
                     i.status,
                     i.visibility,
-                    i.appdb_id.as_deref().unwrap_or("-"),
-                    i.name.as_deref().unwrap_or("")
+                    shown(i.appdb_id.as_deref().unwrap_or("-")),
+                    shown(i.name.as_deref().unwrap_or(""))
                 );
             }
         }

@@ -104,6 +104,40 @@ pub fn marker_name(name: &str) -> String {
     format!("{name}.digest")
 }
 
+/// Remove what interrupted or abandoned work left in cache directory
+/// `dir`: files in `.partial/` other than the partial download and marker
+/// of an entry in `keep` (the entries the source still wants; names of
+/// an older naming included), and unfinished conversions (`*.converting`).
+/// Call it only under the run lock. Best effort.
+pub fn sweep(dir: &Path, keep: &std::collections::BTreeSet<String>) {
+    let wanted: std::collections::BTreeSet<String> = keep
+        .iter()
+        .flat_map(|k| [partial_name(k), marker_name(k)])
+        .collect();
+    let remove = |p: PathBuf| {
+        if let Err(e) = std::fs::remove_file(&p) {
+            tracing::debug!(file = %p.display(), error = %e, "could not remove");
+        } else {
+            tracing::debug!(file = %p.display(), "removed a leftover of an earlier run");
+        }
+    };
+    if let Ok(rd) = std::fs::read_dir(dir.join(".partial")) {
+        for e in rd.filter_map(Result::ok) {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if !wanted.contains(&n) {
+                remove(e.path());
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.filter_map(Result::ok) {
+            if e.file_name().to_string_lossy().ends_with(".converting") {
+                remove(e.path());
+            }
+        }
+    }
+}
+
 /// One indexed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -268,6 +302,33 @@ mod tests {
             partial_name(&entry_name("x.digest")),
             marker_name(&entry_name("x"))
         );
+    }
+
+    #[test]
+    fn sweep_keeps_only_wanted_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".partial");
+        std::fs::create_dir_all(&p).unwrap();
+        for f in [
+            "img-a.part",
+            "img-a.digest",
+            "img-b.digest",
+            "k_1",
+            "k_1.digest",
+        ] {
+            std::fs::write(p.join(f), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("0123.qcow2.converting"), b"x").unwrap();
+        std::fs::write(dir.path().join("img-b"), b"x").unwrap();
+        sweep(dir.path(), &["img-a".to_string()].into());
+        let mut left: Vec<String> = std::fs::read_dir(&p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["img-a.digest", "img-a.part"]);
+        assert!(dir.path().join("img-b").exists());
+        assert!(!dir.path().join("0123.qcow2.converting").exists());
     }
 
     #[test]

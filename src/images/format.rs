@@ -8,6 +8,16 @@
 //! anything else is raw. The OVA reader parses tar headers itself and
 //! copies the disk member in 1 MiB blocks; an OVA with more than one disk
 //! is rejected (cloudkeeper#46).
+//!
+//! Safety ([`check_safety`], before any conversion or upload): a disk image
+//! that makes `qemu-img` (and a hypervisor) open other files is refused,
+//! as Glance's format inspector refuses it ("Image failed safety checks"):
+//! a qcow2 with a backing file, an external data file or unknown
+//! incompatible features; a VMDK descriptor file, or a sparse VMDK whose
+//! embedded descriptor is not a single-file `monolithicSparse` or
+//! `streamOptimized` one (extents with a path, a parent); a differencing
+//! VHD. Converting such a file would copy files of this machine into the
+//! image.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -129,6 +139,16 @@ pub enum FormatError {
         to: &'static str,
         /// Its stderr, or why it could not run.
         problem: String,
+        /// It ran (and refused the file), rather than could not be run.
+        ran: bool,
+    },
+    /// The disk image would make its reader open other files.
+    #[error("{path}: refused by the format safety checks: {problem}")]
+    Unsafe {
+        /// The file.
+        path: PathBuf,
+        /// What is unsafe.
+        problem: String,
     },
     /// A file operation.
     #[error("{path}: {source}")]
@@ -138,6 +158,171 @@ pub enum FormatError {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// Why a disk image's header is unsafe, from its first bytes (`head`,
+/// 64 KiB is enough except for a VMDK's embedded descriptor, passed as
+/// `descriptor`) and last 512 bytes (`tail`). Pure.
+pub fn unsafe_header(
+    fmt: Format,
+    head: &[u8],
+    tail: &[u8],
+    descriptor: Option<&[u8]>,
+) -> Option<String> {
+    let be32 = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+    };
+    let be64 = |o: usize| {
+        head.get(o..o + 8)
+            .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
+    };
+    match fmt {
+        Format::Qcow2 => {
+            let version = be32(4)?;
+            if version != 2 && version != 3 {
+                return Some(format!("unsupported qcow2 version {version}"));
+            }
+            let bf_offset = be64(8).unwrap_or(0);
+            if bf_offset != 0 {
+                let len = be32(16).unwrap_or(0).min(1023) as usize;
+                let name = usize::try_from(bf_offset)
+                    .ok()
+                    .and_then(|o| head.get(o..o + len))
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                return Some(format!(
+                    "the qcow2 image has a backing file ({})",
+                    super::text::shown(&format!("{name:?}"))
+                ));
+            }
+            if version == 3 {
+                let features = be64(72).unwrap_or(0);
+                if features & 0x4 != 0 {
+                    return Some("the qcow2 image has an external data file".into());
+                }
+                if features & !0xf != 0 {
+                    return Some(format!(
+                        "the qcow2 image has unknown incompatible features ({features:#x})"
+                    ));
+                }
+            }
+            None
+        }
+        Format::Vmdk => {
+            if head.starts_with(b"# Disk DescriptorFile") {
+                return Some("a VMDK descriptor file: its extents are other files".into());
+            }
+            let Some(desc) = descriptor.filter(|d| !d.iter().all(|b| *b == 0)) else {
+                return Some("the sparse VMDK has no embedded descriptor".into());
+            };
+            vmdk_descriptor_problem(&String::from_utf8_lossy(desc))
+        }
+        Format::Vhd => {
+            let footer = if tail.starts_with(b"conectix") {
+                tail
+            } else {
+                head
+            };
+            match footer
+                .get(60..64)
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            {
+                Some(4) => Some("a differencing VHD: it reads a parent file".into()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The problem of a sparse VMDK's embedded descriptor, as Glance's
+/// inspector judges it (plus a parent, which makes qemu open another file).
+fn vmdk_descriptor_problem(text: &str) -> Option<String> {
+    let text = text.trim_end_matches('\0');
+    let mut create_type = None;
+    let mut extents = 0;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("ddb") {
+            continue;
+        }
+        let first = line.split_whitespace().next().unwrap_or("");
+        if matches!(
+            first.to_ascii_lowercase().as_str(),
+            "rw" | "rdonly" | "noaccess"
+        ) {
+            if line.contains('/') {
+                return Some("the VMDK's extent names a path".into());
+            }
+            extents += 1;
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if !k.trim().contains(' ') => {
+                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+                if k.eq_ignore_ascii_case("createType") {
+                    create_type = Some(v.to_ascii_lowercase());
+                }
+                if k.eq_ignore_ascii_case("parentFileNameHint") && !v.is_empty() {
+                    return Some("the VMDK names a parent file".into());
+                }
+            }
+            _ => {
+                return Some(format!(
+                    "the VMDK descriptor has a line it may not have ({})",
+                    super::text::shown(&format!("{line:?}"))
+                ))
+            }
+        }
+    }
+    match create_type.as_deref() {
+        Some("monolithicsparse" | "streamoptimized") if extents > 0 => None,
+        Some("monolithicsparse" | "streamoptimized") => {
+            Some("the VMDK descriptor names no extent".into())
+        }
+        other => Some(format!(
+            "VMDK create type {} is not a single-file one",
+            super::text::shown(other.unwrap_or("(none)"))
+        )),
+    }
+}
+
+/// Refuse a disk image that would make `qemu-img` or a hypervisor open
+/// other files ([`unsafe_header`]).
+pub fn check_safety(path: &Path, fmt: Format) -> Result<(), FormatError> {
+    let io = |e| FormatError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut head = vec![0u8; 65536.min(len as usize)];
+    f.read_exact(&mut head).map_err(io)?;
+    let mut tail = vec![0u8; 512.min(len as usize)];
+    if len >= 512 {
+        f.seek(SeekFrom::Start(len - 512)).map_err(io)?;
+        f.read_exact(&mut tail).map_err(io)?;
+    }
+    let descriptor = if fmt == Format::Vmdk && head.starts_with(b"KDMV") && head.len() >= 44 {
+        let le64 = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().unwrap());
+        let (off, size) = (le64(28).saturating_mul(512), le64(36).saturating_mul(512));
+        let size = size.min(1 << 20);
+        let mut d = vec![0u8; size.min(len.saturating_sub(off)) as usize];
+        if off > 0 && !d.is_empty() {
+            f.seek(SeekFrom::Start(off)).map_err(io)?;
+            f.read_exact(&mut d).map_err(io)?;
+        }
+        Some(d)
+    } else {
+        None
+    };
+    match unsafe_header(fmt, &head, &tail, descriptor.as_deref()) {
+        None => Ok(()),
+        Some(problem) => Err(FormatError::Unsafe {
+            path: path.to_path_buf(),
+            problem,
+        }),
+    }
 }
 
 /// One tar member.
@@ -319,6 +504,7 @@ pub async fn convert(src: &Path, from: Format, to: Format, dest: &Path) -> Resul
             from: from.qemu(),
             to: to.qemu(),
             problem: format!("cannot run qemu-img ({e}); install qemu-utils"),
+            ran: false,
         })?;
     if !out.status.success() {
         let _ = std::fs::remove_file(&tmp);
@@ -327,6 +513,7 @@ pub async fn convert(src: &Path, from: Format, to: Format, dest: &Path) -> Resul
             from: from.qemu(),
             to: to.qemu(),
             problem: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ran: true,
         });
     }
     std::fs::File::open(&tmp)
@@ -362,6 +549,60 @@ mod tests {
         assert_eq!(detect_bytes(&h, &[]), Format::Iso);
         assert_eq!(Format::parse("QCOW2"), Some(Format::Qcow2));
         assert_eq!(Format::Vhd.qemu(), "vpc");
+    }
+
+    #[test]
+    fn unsafe_headers_are_refused() {
+        let mut q = vec![0u8; 4096];
+        q[..4].copy_from_slice(b"QFI\xfb");
+        q[4..8].copy_from_slice(&3u32.to_be_bytes());
+        assert_eq!(unsafe_header(Format::Qcow2, &q, &[], None), None);
+        q[8..16].copy_from_slice(&1024u64.to_be_bytes());
+        q[16..20].copy_from_slice(&11u32.to_be_bytes());
+        q[1024..1035].copy_from_slice(b"/etc/shadow");
+        let p = unsafe_header(Format::Qcow2, &q, &[], None).unwrap();
+        assert!(
+            p.contains("backing file") && p.contains("/etc/shadow"),
+            "{p}"
+        );
+        q[8..16].fill(0);
+        q[79] = 0x4;
+        assert!(unsafe_header(Format::Qcow2, &q, &[], None)
+            .unwrap()
+            .contains("data file"));
+        q[79] = 0x10;
+        assert!(unsafe_header(Format::Qcow2, &q, &[], None)
+            .unwrap()
+            .contains("unknown"));
+        assert!(unsafe_header(
+            Format::Vmdk,
+            b"# Disk DescriptorFile\nRW 1 FLAT \"/etc/shadow\" 0\n",
+            &[],
+            None
+        )
+        .is_some());
+        let ok = "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"streamOptimized\"\nRW 8 SPARSE \"disk.vmdk\"\nddb.adapterType = \"ide\"\n";
+        assert_eq!(
+            unsafe_header(Format::Vmdk, b"KDMV", &[], Some(ok.as_bytes())),
+            None
+        );
+        for bad in [
+            ok.replace("streamOptimized", "twoGbMaxExtentFlat"),
+            ok.replace("\"disk.vmdk\"", "\"/etc/shadow\""),
+            ok.replace("version=1", "parentFileNameHint=\"/etc/shadow\""),
+            ok.replace("version=1", "rm -rf /"),
+        ] {
+            assert!(
+                unsafe_header(Format::Vmdk, b"KDMV", &[], Some(bad.as_bytes())).is_some(),
+                "{bad}"
+            );
+        }
+        let mut footer = vec![0u8; 512];
+        footer[..8].copy_from_slice(b"conectix");
+        footer[60..64].copy_from_slice(&4u32.to_be_bytes());
+        assert!(unsafe_header(Format::Vhd, &[], &footer, None).is_some());
+        footer[60..64].copy_from_slice(&2u32.to_be_bytes());
+        assert!(unsafe_header(Format::Vhd, &[], &footer, None).is_none());
     }
 
     fn tar_entry(name: &str, data: &[u8]) -> Vec<u8> {

@@ -110,6 +110,16 @@ pub enum GlanceStepError {
         /// What differed.
         detail: String,
     },
+    /// Glance refused the data itself (HTTP 415 on upload: its format
+    /// inspector, "Image failed safety checks", or a content that does not
+    /// match the disk format).
+    #[error("Glance refused the image data of {glance_id}: on an upload, HTTP 415 means that Glance's format inspector refused the content (\"Image failed safety checks\" in Glance's log), whatever its message says ({message}); the new image was deleted")]
+    ContentRefused {
+        /// The image (deleted).
+        glance_id: String,
+        /// Glance's message, whole.
+        message: String,
+    },
     /// The verified file changed on disk before upload.
     #[error("{path} changed since it was verified; not uploaded")]
     Changed {
@@ -136,6 +146,9 @@ impl GlanceStepError {
             },
             GlanceStepError::Mismatch { .. } => {
                 "check Glance's storage backend; the next run retries"
+            }
+            GlanceStepError::ContentRefused { .. } => {
+                "Glance's format inspector refused the file (a disk image feature Glance does not accept: a backing or data file, unknown qcow2 features, an unsafe VMDK or GPT, or content that does not match its disk format); nothing was kept in Glance and this version is not tried again until the source changes it (or `appliance images sync --retry-failed`); report it to the image's publisher"
             }
             GlanceStepError::Changed { .. } => {
                 "something modified paths.image-data; the next run re-verifies"
@@ -238,6 +251,14 @@ async fn upload_verify_publish(
                 tracing::warn!(glance_id = %id, attempt = attempt + 1, error = %e, "upload failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1 << attempt.min(4))).await;
                 attempt += 1;
+            }
+            Err(Error::Http {
+                status: 415, body, ..
+            }) => {
+                return Err(GlanceStepError::ContentRefused {
+                    glance_id: id.to_string(),
+                    message: body,
+                })
             }
             Err(e) => return Err(api("upload")(e)),
         }

@@ -34,7 +34,7 @@ pub const IMAGE_REF_ANNOTATION: &str = "eu.egi.cloud.image_ref";
 #[derive(Debug, thiserror::Error)]
 pub enum HarborError {
     /// Transport failure.
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", crate::scheme::error_text(source))]
     Http {
         /// The request (credentials never appear in it).
         url: String,
@@ -140,6 +140,10 @@ pub struct Skipped {
     pub artifact: String,
     /// Why.
     pub reason: String,
+    /// Dropped as unsafe (a malformed name or digest), rather than left
+    /// out by the selection (no EGI tag, no tag matching the pattern).
+    #[serde(skip)]
+    pub dropped: bool,
 }
 
 /// The artifacts to sync, each with the tag it is synced under, and the
@@ -155,16 +159,26 @@ pub fn select(
     let mut skipped = Vec::new();
     for a in artifacts {
         let name = format!("{}@{}", a.repository, a.digest);
+        if let Err(why) = safe_reference(&a) {
+            skipped.push(Skipped {
+                artifact: super::text::shown(&name).into_owned(),
+                reason: why,
+                dropped: true,
+            });
+            continue;
+        }
         if a.egi_tag().is_none() {
             skipped.push(Skipped {
                 artifact: name,
                 reason: format!("no {TAG_ANNOTATION} annotation"),
+                dropped: false,
             });
             continue;
         }
         let tag = a
             .tags
             .iter()
+            .filter(|t| oci_tag(t))
             .find(|t| tag_pattern.is_none_or(|re| full_match(re, t)))
             .cloned();
         match tag {
@@ -172,14 +186,60 @@ pub fn select(
             None if a.tags.is_empty() => skipped.push(Skipped {
                 artifact: name,
                 reason: "no tag".into(),
+                dropped: false,
             }),
             None => skipped.push(Skipped {
                 artifact: name,
-                reason: format!("no tag matches tag-pattern (tags: {})", a.tags.join(", ")),
+                reason: format!(
+                    "no (valid) tag matches tag-pattern (tags: {})",
+                    super::text::shown(&a.tags.join(", "))
+                ),
+                dropped: false,
             }),
         }
     }
     (keep, skipped)
+}
+
+/// An OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn oci_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// An OCI repository name: `/`-separated components of
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, at most 255 characters.
+pub fn oci_repository(r: &str) -> bool {
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
+            && b[b.len() - 1].is_ascii_lowercase() | b[b.len() - 1].is_ascii_digit()
+            && b.iter().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+            })
+            && !c.contains("..")
+            && !c.contains("___")
+    }
+    r.len() <= 255 && r.split('/').all(component)
+}
+
+/// The repository and manifest digest of an artifact are well formed (an
+/// answer that is not can only come from a broken or hostile registry:
+/// they become Glance properties, names and URL paths).
+fn safe_reference(a: &Artifact) -> Result<(), String> {
+    if !oci_repository(&a.repository) {
+        return Err("unsafe repository name (not an OCI repository name); left out".into());
+    }
+    let hex = a.digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("unsafe manifest digest (not sha256:<64 hex>); left out".into());
+    }
+    Ok(())
 }
 
 fn full_match(re: &Regex, s: &str) -> bool {
@@ -270,18 +330,19 @@ pub fn desired(
             .get(g)
             .or_else(|| a.annotations.get(g))
             .and_then(Value::as_str)
+            .map(super::plan::glance_value)
             .filter(|v| !v.is_empty())
         {
-            p.insert(k.to_string(), v.to_string());
+            p.insert(k.to_string(), v);
         }
     }
     p.insert(
         "APPLIANCE_ATTRIBUTES".to_string(),
-        crate::pyjson::dumps(&Value::Object(attrs)),
+        super::plan::attributes(&attrs),
     );
     Desired {
         appdb_id: r,
-        name: format!("{}{}:{tag}", c.prefix, a.repository),
+        name: super::plan::glance_name(&c.prefix, "", &format!("{}:{tag}", a.repository)),
         image_hash: hash,
         properties: p,
         min_ram: None,
@@ -400,7 +461,7 @@ impl Harbor {
             return Err(HarborError::Status {
                 url: shown,
                 status,
-                body: body.chars().take(300).collect(),
+                body: crate::openstack::error::excerpt(body.as_bytes(), &[]),
             });
         }
         Ok((r, token))
@@ -416,10 +477,13 @@ impl Harbor {
             url: c.realm.clone(),
             what: format!("bearer realm is not a URL: {e}"),
         })?;
-        if u.scheme() != "https" && self.base.scheme() == "https" {
+        // https, or http when the registry itself is reached over http
+        // (which `images.allow-http: [registries]` allowed).
+        let http = crate::scheme::Http::allowed_if(self.base.scheme() == "http");
+        if let Err(e) = crate::scheme::check(&u, "the bearer realm (token service)", http) {
             return Err(HarborError::Shape {
-                url: c.realm.clone(),
-                what: "bearer realm is not https; credentials are not sent there".into(),
+                url: e.url.clone(),
+                what: format!("{e}; credentials are not sent there"),
             });
         }
         {
@@ -513,6 +577,15 @@ impl Harbor {
                 }
             }
             match next {
+                Some(n) if n.origin() != self.base.origin() => {
+                    return Err(HarborError::Shape {
+                        url: shown,
+                        what: format!(
+                            "the next-page link leads to another site ({}); not followed",
+                            crate::redact::url(&n)
+                        ),
+                    })
+                }
                 Some(n) if pages < 10_000 => url = n,
                 _ => return Ok(out),
             }
@@ -788,7 +861,10 @@ mod tests {
     fn selection_needs_the_egi_tag_and_a_full_pattern_match() {
         let a = |tag: Option<&str>| Artifact {
             repository: "egi/ubuntu".into(),
-            digest: format!("sha256:{}", tag.unwrap_or("none")),
+            digest: format!(
+                "sha256:{}",
+                hex::encode(openssl::sha::sha256(tag.unwrap_or("none").as_bytes()))
+            ),
             tags: tag
                 .map(|t| vec!["latest".to_string(), t.to_string()])
                 .unwrap_or_default(),
@@ -805,11 +881,34 @@ mod tests {
         assert_eq!(keep[0].1, "24.04");
         assert_eq!(skip.len(), 2);
         assert!(skip[0].reason.contains("no eu.egi.cloud.tag"));
-        assert!(skip[1].reason.contains("no tag matches"), "{skip:?}");
+        assert!(
+            skip[1].reason.contains("no (valid) tag matches"),
+            "{skip:?}"
+        );
         // No pattern: the first tag.
         let (keep, _) = select(vec![a(Some("x")), a(None)], None);
         assert_eq!(keep.len(), 1);
         assert_eq!(keep[0].1, "latest");
+        // Unsafe names and digests from a hostile registry are dropped, and
+        // tags that are not OCI tags never chosen.
+        let mut bad_repo = a(Some("x"));
+        bad_repo.repository = "egi/Ubuntu\n\u{1b}[2J".into();
+        let mut bad_digest = a(Some("x"));
+        bad_digest.digest = "sha256:../../x".into();
+        let mut bad_tag = a(Some("x"));
+        bad_tag.tags = vec!["x\u{1b}[0m".into()];
+        let (keep, skip) = select(vec![bad_repo, bad_digest, bad_tag], None);
+        assert!(keep.is_empty(), "{keep:?}");
+        assert!(skip[0].dropped && skip[0].reason.contains("repository"));
+        assert!(!skip[0].artifact.contains('\u{1b}'), "{skip:?}");
+        assert!(skip[1].dropped && skip[1].reason.contains("digest"));
+        assert!(
+            !skip[2].dropped && !skip[2].reason.contains('\u{1b}'),
+            "{skip:?}"
+        );
+        assert!(oci_repository("egi_vm_images/ubuntu-24.04"));
+        assert!(!oci_repository("a//b") && !oci_repository("../x") && !oci_repository("A"));
+        assert!(oci_tag("24.04-1_x") && !oci_tag(".x") && !oci_tag(&"x".repeat(129)));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::sections::images::{
-    Endorser, HarborSubscription, ListSource, Subscription, Visibility,
+    safe_name, Endorser, HarborSubscription, ListSource, Subscription, Visibility,
 };
 use crate::secret::Secret;
 
@@ -100,6 +100,13 @@ pub fn atrope_sources(
             continue; // defaults block of harbor sources
         }
         let at = |k: &str| format!("{}: {name}.{k}", path.display());
+        if !safe_name(&name) {
+            problems.push(format!(
+                "{}: source {name:?} cannot be used as a subscription name (letters, digits, `.`, `_` and `-`; it names a directory and a state file); skipped",
+                path.display()
+            ));
+            continue;
+        }
         let kind = s.get("type").and_then(Value::as_str).unwrap_or("hepix");
         if kind == "harbor" {
             let mut merged = defaults.clone();
@@ -124,7 +131,15 @@ pub fn atrope_sources(
             s.get("file_path").and_then(Value::as_str),
         ) {
             (Some(u), _) => match Url::parse(u) {
-                Ok(u) => ListSource::Url(u),
+                Ok(u) if matches!(u.scheme(), "http" | "https") => ListSource::Url(u),
+                Ok(u) => {
+                    problems.push(format!(
+                        "{}: the `{}` scheme is refused (https, or http where images.allow-http allows it); skipped",
+                        at("url"),
+                        u.scheme()
+                    ));
+                    continue;
+                }
                 Err(e) => {
                     problems.push(format!("{}: {e}", at("url")));
                     continue;
@@ -254,6 +269,15 @@ fn atrope_harbor(
     }
     let api = str_of("api_url").ok_or_else(|| skip("api_url", "api_url is required"))?;
     let api = Url::parse(api).map_err(|e| skip("api_url", &format!("not a URL: {e}")))?;
+    if !matches!(api.scheme(), "http" | "https") {
+        return Err(skip(
+            "api_url",
+            &format!(
+                "the `{}` scheme is refused (https, or http where images.allow-http allows it)",
+                api.scheme()
+            ),
+        ));
+    }
     let mut registry = api.clone();
     let path = api.path().trim_end_matches('/');
     let base_path = path
@@ -322,6 +346,14 @@ pub fn cloudkeeper_lists(path: &Path, endorser: &Endorser) -> Result<Vec<LegacyS
         }
         let url = Url::parse(line)
             .map_err(|e| format!("{}:{}: not a URL: {e}", path.display(), i + 1))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "{}:{}: the `{}` scheme is refused (https, or http where images.allow-http allows it)",
+                path.display(),
+                i + 1,
+                url.scheme()
+            ));
+        }
         out.push(LegacySource {
             sub: Subscription {
                 name: format!("cloudkeeper-{}", out.len() + 1),

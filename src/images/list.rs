@@ -126,6 +126,8 @@ pub struct RejectedImage {
 /// One image of a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListImage {
+    /// Position in `hv:images` (from 0).
+    pub index: usize,
     /// `dc:identifier`: the sync key across versions.
     pub identifier: ImageId,
     /// `dc:title`.
@@ -263,7 +265,10 @@ pub fn parse(content: &[u8]) -> Result<ImageList, ParseError> {
                 identifier,
                 reason: "duplicate dc:identifier in the list".into(),
             }),
-            Ok(img) => images.push(img),
+            Ok(mut img) => {
+                img.index = index;
+                images.push(img)
+            }
             Err(reason) => rejected.push(RejectedImage {
                 index,
                 identifier,
@@ -300,15 +305,19 @@ fn parse_image(m: &Map<String, Value>) -> Result<ListImage, String> {
         format!("`dc:identifier` {id_text:?} is not a safe identifier (letters, digits, . _ - :)")
     })?;
     let uri_text = s("hv:uri")?;
-    let uri = Url::parse(&uri_text)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https" | "file"))
-        .ok_or_else(|| {
-            format!(
-                "`hv:uri` {:?} is not an http(s) URL",
-                crate::redact::url_text(&uri_text)
-            )
-        })?;
+    let uri = Url::parse(&uri_text).map_err(|e| {
+        format!(
+            "`hv:uri` {:?} is not a URL ({e})",
+            crate::redact::url_text(&uri_text)
+        )
+    })?;
+    if !matches!(uri.scheme(), "http" | "https") {
+        return Err(format!(
+            "`hv:uri` {:?}: the `{}` scheme is refused (only https, and http where images.allow-http allows it)",
+            crate::redact::url_text(&uri_text),
+            uri.scheme()
+        ));
+    }
     let sha512 = s("sl:checksum:sha512")?.trim().to_ascii_lowercase();
     if sha512.len() != 128 || !sha512.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("`sl:checksum:sha512` is not 128 hex digits".into());
@@ -325,6 +334,7 @@ fn parse_image(m: &Map<String, Value>) -> Result<ListImage, String> {
         None => None,
     };
     Ok(ListImage {
+        index: 0,
         identifier,
         title: s("dc:title")?,
         description: o("dc:description").unwrap_or_default(),

@@ -19,6 +19,7 @@
 //! download, verify or parse changes nothing in Glance.
 
 pub mod adopt;
+pub mod backoff;
 pub mod cache;
 pub mod fetch;
 pub mod format;
@@ -30,3 +31,4 @@ pub mod plan;
 pub mod policy;
 pub mod smime;
 pub mod sync;
+pub mod text;

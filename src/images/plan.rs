@@ -83,6 +83,87 @@ pub fn python_json(v: &Value) -> String {
     crate::pyjson::dumps(v)
 }
 
+/// Longest Glance image name, in characters (Glance's image schema).
+pub const NAME_MAX_CHARS: usize = 255;
+/// Longest property value, in bytes: Glance stores values in a `TEXT`
+/// column, 65,535 bytes on MySQL/MariaDB.
+pub const VALUE_MAX_BYTES: usize = 65_535;
+/// Largest `min_ram` (MiB): Glance's column is a 32-bit integer.
+pub const MIN_RAM_MAX: u64 = i32::MAX as u64;
+
+/// The Glance name of an image: the prefixes and the title, control
+/// characters removed, fitted to [`NAME_MAX_CHARS`] (a longer one keeps
+/// its head, `…` and a short digest of the whole, so it stays stable and
+/// distinct). Pure.
+pub fn glance_name(prefix: &str, source_prefix: &str, title: &str) -> String {
+    let full = format!("{prefix}{source_prefix}{title}");
+    super::text::fit(&super::text::clean(&full), NAME_MAX_CHARS).into_owned()
+}
+
+/// A property value for Glance: control characters removed, fitted to
+/// [`VALUE_MAX_BYTES`]. Pure.
+pub fn glance_value(v: &str) -> String {
+    super::text::fit_bytes(&super::text::clean(v), VALUE_MAX_BYTES).into_owned()
+}
+
+/// `APPLIANCE_ATTRIBUTES`: Python `json.dumps` of the image's keys (JSON
+/// escapes every control character), byte for byte as atrope writes it
+/// while it fits in [`VALUE_MAX_BYTES`]; otherwise string values are cut
+/// to 1,024 characters and, if still too long, keys are kept in their
+/// order while they fit. Always valid JSON. Pure.
+pub fn attributes(raw: &serde_json::Map<String, Value>) -> String {
+    let whole = python_json(&Value::Object(raw.clone()));
+    if whole.len() <= VALUE_MAX_BYTES {
+        return whole;
+    }
+    let cut: serde_json::Map<String, Value> = raw
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(t) => Value::String(super::text::fit(t, 1024).into_owned()),
+                other => other.clone(),
+            };
+            (super::text::fit(k, 255).into_owned(), v)
+        })
+        .collect();
+    let text = python_json(&Value::Object(cut.clone()));
+    if text.len() <= VALUE_MAX_BYTES {
+        return text;
+    }
+    // `{"k": v, "k2": v2}`: braces, and per entry its key, `: `, its
+    // value and (after the first) `, `.
+    let mut kept = serde_json::Map::new();
+    let mut len = 2;
+    for (k, v) in cut {
+        let entry = python_json(&Value::String(k.clone())).len() + 2 + python_json(&v).len();
+        let sep = if kept.is_empty() { 0 } else { 2 };
+        if len + sep + entry > VALUE_MAX_BYTES {
+            break;
+        }
+        len += sep + entry;
+        kept.insert(k, v);
+    }
+    python_json(&Value::Object(kept))
+}
+
+/// Whether `e`, not an image of this subscription, may be taken over by
+/// it (adoption): an image another tool uploaded (without `tag`), or one
+/// carrying `tag` whose `image_list` is empty or names no subscription in
+/// `subscriptions` (every subscription defined, enabled or not, of every
+/// origin: a renamed or removed one). Never an image of another defined
+/// subscription: each subscription owns its own Glance image of an entry,
+/// even when another subscription lists the same one, so ownership and
+/// memberships stay stable. Pure.
+pub fn adoptable(e: &Existing, tag: &str, subscriptions: &BTreeSet<String>) -> bool {
+    if !e.tags.iter().any(|t| t == tag) {
+        return true;
+    }
+    match e.prop("image_list") {
+        None | Some("") => true,
+        Some(list) => !subscriptions.contains(list),
+    }
+}
+
 /// The Glance image a list image should become.
 pub fn desired(
     list_name: &str,
@@ -94,8 +175,8 @@ pub fn desired(
 ) -> Desired {
     let mut p = BTreeMap::new();
     let mut put = |k: &str, v: Option<&str>| {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            p.insert(k.to_string(), v.to_string());
+        if let Some(v) = v.map(glance_value).filter(|v| !v.is_empty()) {
+            p.insert(k.to_string(), v);
         }
     };
     let hash = format!("sha512:{}", image.sha512);
@@ -108,8 +189,7 @@ pub fn desired(
     put("os_distro", image.osname.as_deref());
     put("os_version", image.osversion.as_deref());
     put("architecture", image.arch.as_deref());
-    let attrs = python_json(&Value::Object(image.raw.clone()));
-    put("APPLIANCE_ATTRIBUTES", Some(&attrs));
+    put("APPLIANCE_ATTRIBUTES", Some(&attributes(&image.raw)));
     if c.cloudkeeper_properties {
         put("APPLIANCE_ID", Some(image.identifier.as_str()));
         put("APPLIANCE_IMAGE_LIST_ID", Some(&list.identifier));
@@ -120,11 +200,11 @@ pub fn desired(
     }
     Desired {
         appdb_id: image.identifier.as_str().to_string(),
-        name: format!("{}{}{}", c.prefix, list_prefix, image.title),
+        name: glance_name(&c.prefix, list_prefix, &image.title),
         image_hash: hash,
         properties: p,
         min_ram: if c.min_ram_from_list {
-            image.ram_minimum.map(ram_mib)
+            image.ram_minimum.map(ram_mib).filter(|m| *m <= MIN_RAM_MAX)
         } else {
             None
         },
@@ -194,7 +274,8 @@ impl Existing {
             properties,
         }
     }
-    fn prop(&self, k: &str) -> Option<&str> {
+    /// A string property.
+    pub fn prop(&self, k: &str) -> Option<&str> {
         self.properties.get(k).map(String::as_str)
     }
     /// The `appdb_id` it was uploaded for.
@@ -676,6 +757,44 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn another_subscription_s_image_is_never_adopted() {
+        let subs: BTreeSet<String> = ["L".to_string(), "M".to_string()].into();
+        let img = |tags: &[&str], list: Option<&str>| {
+            let mut v = json!({"id": "g", "name": "n", "status": "active", "visibility": "private",
+                    "tags": tags, "appdb_id": "a", "image_hash": "sha512:1"});
+            if let Some(l) = list {
+                v["image_list"] = json!(l);
+            }
+            Existing::from_glance(&v, None)
+        };
+        assert!(!adoptable(&img(&["atrope"], Some("M")), "atrope", &subs));
+        assert!(adoptable(&img(&["atrope"], Some("gone")), "atrope", &subs));
+        assert!(adoptable(&img(&["atrope"], None), "atrope", &subs));
+        assert!(adoptable(&img(&["other"], Some("M")), "atrope", &subs));
+    }
+
+    #[test]
+    fn names_and_values_fit_glance() {
+        let long = "T".repeat(300);
+        let n = glance_name("EGI ", "vo ", &long);
+        assert_eq!(n.chars().count(), NAME_MAX_CHARS);
+        assert!(n.starts_with("EGI vo TTT"));
+        assert_eq!(glance_name("", "", "a\nb\x1b[0m"), "a b[0m");
+        assert_eq!(glance_value(&"v".repeat(70_000)).len(), VALUE_MAX_BYTES);
+        let mut raw = serde_json::Map::new();
+        raw.insert("dc:title".into(), json!("t\u{1b}"));
+        assert_eq!(attributes(&raw), r#"{"dc:title": "t\u001b"}"#);
+        raw.insert("dc:description".into(), json!("d".repeat(100_000)));
+        for i in 0..5000 {
+            raw.insert(format!("x:{i}"), json!("y".repeat(20)));
+        }
+        let a = attributes(&raw);
+        assert!(a.len() <= VALUE_MAX_BYTES);
+        let v: Value = serde_json::from_str(&a).unwrap();
+        assert_eq!(v["dc:title"], "t\u{1b}");
     }
 
     #[test]

@@ -108,7 +108,8 @@ impl TrustError {
             TrustError::CaDir { .. } => "install the IGTF CA bundle (ca-policy-egi-core) into paths.ca-dir, or fix the path",
             TrustError::Untrusted { code, .. } => match *code {
                 23 => "the endorser's certificate is revoked: nothing was changed; contact the endorser",
-                3 | 12 => "run fetch-crl so that <hash>.r0 CRLs are present and current (or set images.relax.stale-crl, not recommended)",
+                3 => "run fetch-crl so that the CA's <hash>.r0 CRL is present (or set images.relax.missing-crl, not recommended: revocation is then not checked)",
+                12 => "run fetch-crl so that the CA's <hash>.r0 CRL is current (or set images.relax.stale-crl, not recommended)",
                 26 => "the signer has a host certificate without emailProtection: set images.relax.host-cert-purpose if that is expected",
                 10 | 9 => "the endorser's certificate is expired or not yet valid: contact the endorser",
                 _ => "install the IGTF CA bundle that issued the endorser's certificate into paths.ca-dir",

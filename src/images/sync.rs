@@ -8,7 +8,7 @@
 //! list keeps its images (or retires them with `expired-list: remove`) and
 //! is never updated. One source's failure never stops the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -23,8 +23,9 @@ use crate::openstack::Session;
 use crate::secret::Secret;
 
 use super::adopt;
+use super::backoff::{self, Backoff};
 use super::cache::Index;
-use super::fetch::{Auth, FetchError, Fetcher, Want};
+use super::fetch::{Auth, FetchError, Fetcher, Place, Want};
 use super::format::{self, Format};
 use super::glance::{self, MemberProject, Upload};
 use super::harbor;
@@ -32,6 +33,7 @@ use super::list::{self, ImageList, ListImage};
 use super::plan::{self, Action, Conventions, Desired, Existing, ListMode};
 use super::policy::{self, Endorser, Freshness, LastGood};
 use super::smime::{self, Relax};
+use super::text;
 
 /// A subscription ready to run.
 #[derive(Debug, Clone)]
@@ -61,6 +63,11 @@ pub struct Context {
     pub formats: Vec<Format>,
     /// HTTP.
     pub fetcher: Fetcher,
+    /// Every subscription defined (enabled or not, of any origin): an
+    /// image of one of them is never adopted by another.
+    pub subscriptions: BTreeSet<String>,
+    /// Try images again that the back-off stopped (`--retry-failed`).
+    pub retry_failed: bool,
 }
 
 impl Context {
@@ -115,6 +122,65 @@ impl Context {
     fn cache_dir(&self, list: &str) -> PathBuf {
         self.image_data.join(list)
     }
+    /// The back-off state of source `name` (`<state>/images/backoff/<name>.json`).
+    pub fn backoff(&self, name: &str) -> Backoff {
+        self.read_state("backoff", name).unwrap_or_default()
+    }
+    fn save_backoff(&self, name: &str, b: &Backoff) {
+        let r = if b.images.is_empty() {
+            match std::fs::remove_file(self.state_file("backoff", name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            self.write_state("backoff", name, b)
+        };
+        if let Err(e) = r {
+            tracing::warn!(source = %name, error = %e, "could not save the back-off state");
+        }
+    }
+}
+
+/// A failure, its text made safe to store and print.
+fn failure(stage: &'static str, error: String, remedy: impl Into<String>) -> Failure {
+    Failure {
+        stage,
+        error: text::shown(&error).into_owned(),
+        remedy: remedy.into(),
+    }
+}
+
+/// An entry of a source that is not synchronised because it is unsafe,
+/// malformed, a duplicate or expired (not: left out by the subscription's
+/// filters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// Position in the source, from 1 (`hv:images` of a list; 0 for a
+    /// registry artifact).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub entry: usize,
+    /// Its identifier (list entries), or `<repository>@<digest>`, escaped.
+    pub identifier: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Dropped {
+    /// One line: `entry 3 (id): reason`.
+    pub fn line(&self) -> String {
+        if self.entry > 0 {
+            format!(
+                "entry {} ({}): {}",
+                self.entry, self.identifier, self.reason
+            )
+        } else {
+            format!("{}: {}", self.identifier, self.reason)
+        }
+    }
 }
 
 /// Where a source stopped.
@@ -141,6 +207,8 @@ pub struct Accepted {
     pub last_good: LastGood,
     /// Warnings (relaxations).
     pub warnings: Vec<String>,
+    /// Entries not synchronised: unsafe, malformed, duplicate, expired.
+    pub dropped: Vec<Dropped>,
 }
 
 /// Summary of an accepted list for reports.
@@ -158,10 +226,8 @@ pub struct ListInfo {
     pub signer_ca: String,
     /// Freshness.
     pub freshness: Freshness,
-    /// Images in the list.
+    /// Images in the list (well-formed entries).
     pub images: usize,
-    /// Images dropped as malformed, with reasons.
-    pub rejected: Vec<String>,
 }
 
 impl Accepted {
@@ -175,21 +241,34 @@ impl Accepted {
             signer_ca: self.signer.ca.clone(),
             freshness: self.freshness,
             images: self.list.images.len(),
-            rejected: self
-                .list
-                .rejected
-                .iter()
-                .map(|r| {
-                    format!(
-                        "#{} {}: {}",
-                        r.index,
-                        r.identifier.as_deref().unwrap_or("?"),
-                        r.reason
-                    )
-                })
-                .collect(),
         }
     }
+}
+
+/// The entries of `list` that are dropped: those the parser rejected
+/// (unsafe, malformed, duplicate) and those past their own expiry, in list
+/// order, numbered from 1.
+fn dropped_entries(list: &ImageList, now: DateTime<Utc>) -> Vec<Dropped> {
+    let mut out: Vec<Dropped> = list
+        .rejected
+        .iter()
+        .map(|r| Dropped {
+            entry: r.index + 1,
+            identifier: text::shown(r.identifier.as_deref().unwrap_or("?")).into_owned(),
+            reason: text::shown(&r.reason).into_owned(),
+        })
+        .collect();
+    for img in &list.images {
+        if let Some(e) = img.expires.filter(|e| *e <= now) {
+            out.push(Dropped {
+                entry: img.index + 1,
+                identifier: img.identifier.to_string(),
+                reason: format!("the image expired on {e} (dc:date:expires)"),
+            });
+        }
+    }
+    out.sort_by_key(|d| d.entry);
+    out
 }
 
 /// Fetch, verify, parse and check a source's list (no Glance, no state
@@ -201,29 +280,24 @@ pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
         ListSource::Url(u) => crate::redact::url(u),
         ListSource::File(f) => f.display().to_string(),
     };
-    let body = match &sub.source {
-        ListSource::Url(u) => ctx.fetcher.get_list(u, src.token.as_ref()).await,
-        ListSource::File(f) => std::fs::read(f).map_err(|e| FetchError::Io {
-            path: f.clone(),
-            source: e,
-        }),
-    }
-    .map_err(|e| Failure {
-        stage: "download",
-        error: format!("list {}: {e}", sub.name),
-        remedy: e.remedy().into(),
+    let body = ctx
+        .fetcher
+        .get_source(&sub.source, src.token.as_ref())
+        .await
+        .map_err(|e| failure("download", format!("list {}: {e}", sub.name), e.remedy()))?;
+    let v = smime::verify(&body, &ctx.ca_dir, ctx.now, ctx.relax()).map_err(|e| {
+        failure(
+            "signature",
+            format!("list {} ({what}): {e}", sub.name),
+            e.remedy(),
+        )
     })?;
-    let v = smime::verify(&body, &ctx.ca_dir, ctx.now, ctx.relax()).map_err(|e| Failure {
-        stage: "signature",
-        error: format!("list {} ({what}): {e}", sub.name),
-        remedy: e.remedy().into(),
-    })?;
-    let parsed = list::parse(&v.content).map_err(|e| Failure {
-        stage: "parse",
-        error: format!("list {} ({what}): {e}", sub.name),
-        remedy:
-            "the signed list is malformed; nothing was changed; report it to the list's publisher"
-                .into(),
+    let parsed = list::parse(&v.content).map_err(|e| {
+        failure(
+            "parse",
+            format!("list {} ({what}): {e}", sub.name),
+            "the signed list is malformed; nothing was changed; report it to the list's publisher",
+        )
     })?;
     let trusted = Endorser {
         dn: sub.endorser.dn.clone(),
@@ -231,13 +305,16 @@ pub async fn check(ctx: &Context, src: &Source) -> Result<Accepted, Failure> {
     };
     let last = ctx.last_good(&sub.name);
     let freshness = policy::check_list(&parsed, &v.signer, &trusted, last.as_ref(), ctx.now)
-        .map_err(|e| Failure {
-            stage: "policy",
-            error: format!("list {} ({what}): {e}", sub.name),
-            remedy: e.remedy().into(),
+        .map_err(|e| {
+            failure(
+                "policy",
+                format!("list {} ({what}): {e}", sub.name),
+                e.remedy(),
+            )
         })?;
     let digest = hex::encode(openssl::sha::sha512(&body));
     Ok(Accepted {
+        dropped: dropped_entries(&parsed, ctx.now),
         last_good: LastGood {
             identifier: parsed.identifier.clone(),
             version: parsed.version.clone(),
@@ -302,6 +379,9 @@ pub struct SourceReport {
     /// Warnings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Entries not synchronised (unsafe, malformed, duplicate, expired).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<Dropped>,
     /// Per image.
     pub images: Vec<ImageReport>,
 }
@@ -319,6 +399,7 @@ impl SourceReport {
             registry: None,
             last_listing: None,
             warnings: Vec::new(),
+            dropped: Vec::new(),
             images: Vec::new(),
         }
     }
@@ -403,7 +484,16 @@ async fn start(
     }
     rep.warnings = accepted.warnings.clone();
     rep.list = Some(accepted.info());
+    rep.dropped = accepted.dropped.clone();
+    warn_dropped(&src.sub.name, &rep.dropped);
     Ok((accepted, rep))
+}
+
+/// Log every dropped entry as a warning.
+fn warn_dropped(source: &str, dropped: &[Dropped]) {
+    for d in dropped {
+        tracing::warn!(source = %source, entry = d.entry, image = %d.identifier, reason = %d.reason, "entry dropped");
+    }
 }
 
 /// Synchronise one image-list source. `dry_run`: plan only, change
@@ -451,9 +541,10 @@ pub async fn sync_source(
                     Item::List(Box::new(img.clone())),
                 );
             }
-            Err(why) => {
-                tracing::info!(list = %src.sub.name, image = %img.identifier, reason = ?why, "image not wanted")
+            Err(policy::Unwanted::NotSubscribed) => {
+                tracing::debug!(list = %src.sub.name, image = %img.identifier, "not subscribed (images filter)")
             }
+            Err(policy::Unwanted::Expired) => {} // dropped, reported above
         }
     }
     let plan = Planned {
@@ -492,12 +583,10 @@ pub struct RegistryInfo {
     pub projects: BTreeMap<String, usize>,
     /// Artifacts that become images.
     pub images: usize,
-    /// Artifacts left out (no `eu.egi.cloud.tag`, tag pattern), with why.
+    /// Artifacts left out by the selection (no `eu.egi.cloud.tag`, tag
+    /// pattern), with why. (Unsafe or unusable ones are `dropped`.)
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
-    /// Artifacts whose manifest is unusable, with why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rejected: Vec<String>,
 }
 
 /// The last good listing of a registry source (its state file).
@@ -515,6 +604,8 @@ pub struct LastListing {
 pub struct Listed {
     /// The report view.
     pub info: RegistryInfo,
+    /// Artifacts dropped: unsafe names, unusable manifests.
+    pub dropped: Vec<Dropped>,
     /// Desired Glance image, artifact and its image layer.
     pub wanted: Vec<(Desired, harbor::Artifact, harbor::Layer)>,
 }
@@ -528,12 +619,31 @@ const MANIFESTS_IN_FLIGHT: usize = 8;
 /// manifest is unusable is left out and reported.
 pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
     crate::progress::source(&src.sub.name, crate::progress::SourceKind::Registry);
+    let limit = ctx.fetcher.limits().list_deadline;
+    match tokio::time::timeout(limit, list_registry_now(ctx, src)).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure {
+            stage: "listing",
+            error: format!(
+                "registry source {} ({}): timeout: the listing did not complete within the list deadline of {} s (images.transfer.list-deadline-seconds)",
+                src.sub.name,
+                crate::redact::url(src.harbor.harbor.base()),
+                limit.as_secs()
+            ),
+            remedy: "the registry answered too slowly or not at all; nothing was changed; the next run retries".into(),
+        }),
+    }
+}
+
+async fn list_registry_now(ctx: &Context, src: &RegistrySource) -> Result<Listed, Failure> {
     let h = &src.harbor;
     let registry = crate::redact::url(h.harbor.base());
-    let failed = |what: String, e: &harbor::HarborError| Failure {
-        stage: "listing",
-        error: format!("registry source {} ({registry}): {what}: {e}", src.sub.name),
-        remedy: format!("{}; nothing was changed", e.remedy()),
+    let failed = |what: String, e: &harbor::HarborError| {
+        failure(
+            "listing",
+            format!("registry source {} ({registry}): {what}: {e}", src.sub.name),
+            format!("{}; nothing was changed", e.remedy()),
+        )
     };
     let mut arts = Vec::new();
     let mut projects = BTreeMap::new();
@@ -564,7 +674,15 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
     conv.prefix.push_str(&src.sub.prefix);
     let vis = visibility(src.sub.visibility);
     let mut wanted = Vec::new();
-    let mut rejected = Vec::new();
+    let mut dropped: Vec<Dropped> = skipped
+        .iter()
+        .filter(|s| s.dropped)
+        .map(|s| Dropped {
+            entry: 0,
+            identifier: s.artifact.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
     for (a, tag, l) in layers {
         match l {
             Ok(layer) => {
@@ -572,10 +690,11 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
                     harbor::desired(&src.sub.name, h.harbor.base(), &a, &tag, &layer, vis, &conv);
                 wanted.push((d, a, layer));
             }
-            Err(e @ harbor::HarborError::Shape { .. }) => {
-                tracing::warn!(source = %src.sub.name, artifact = %format!("{}@{}", a.repository, a.digest), error = %e, "artifact left out");
-                rejected.push(format!("{}@{}: {e}", a.repository, a.digest));
-            }
+            Err(e @ harbor::HarborError::Shape { .. }) => dropped.push(Dropped {
+                entry: 0,
+                identifier: format!("{}@{}", a.repository, a.digest),
+                reason: text::shown(&format!("unusable manifest: {e}")).into_owned(),
+            }),
             Err(e) => {
                 return Err(failed(
                     format!("manifest of {}@{}", a.repository, a.digest),
@@ -591,10 +710,11 @@ pub async fn list_registry(ctx: &Context, src: &RegistrySource) -> Result<Listed
             images: wanted.len(),
             skipped: skipped
                 .iter()
+                .filter(|s| !s.dropped)
                 .map(|s| format!("{}: {}", s.artifact, s.reason))
                 .collect(),
-            rejected,
         },
+        dropped,
         wanted,
     })
 }
@@ -611,7 +731,11 @@ async fn start_registry(
         return Err(rep);
     }
     match list_registry(ctx, src).await {
-        Ok(l) => Ok((l, rep)),
+        Ok(l) => {
+            rep.dropped = l.dropped.clone();
+            warn_dropped(&src.sub.name, &rep.dropped);
+            Ok((l, rep))
+        }
         Err(f) => Err(listing_failed(ctx, rep, f)),
     }
 }
@@ -766,6 +890,27 @@ enum Item {
     Layer(Box<(harbor::Artifact, harbor::Layer)>),
 }
 
+impl Item {
+    /// What the source says about the entry's bytes: another key means the
+    /// source changed the entry (the back-off starts afresh).
+    fn version_key(&self) -> String {
+        match self {
+            Item::List(img) => format!(
+                "{} sha512:{} {} {}",
+                img.version, img.sha512, img.size, img.uri
+            ),
+            Item::Layer(al) => format!("{} {}", al.1.digest, al.1.size),
+        }
+    }
+    /// Its file in the cache directory.
+    fn entry_name(&self) -> String {
+        match self {
+            Item::List(img) => img.identifier.file_name(),
+            Item::Layer(al) => al.1.sha256_hex().to_string(),
+        }
+    }
+}
+
 /// A source's wanted state, ready to reconcile with Glance.
 struct Planned {
     mode: ListMode,
@@ -778,13 +923,22 @@ struct Planned {
     by_name: bool,
 }
 
-fn plan_reports(actions: &[Action]) -> Vec<ImageReport> {
+fn plan_reports(
+    actions: &[Action],
+    blocked: &dyn Fn(&str) -> Option<backoff::Record>,
+) -> Vec<ImageReport> {
     actions
         .iter()
         .map(|a| {
             let (name, appdb_id, glance_id) = action_name(a);
             let mut detail = BTreeMap::new();
             detail.insert("plan".into(), serde_json::to_value(a).unwrap_or_default());
+            if let (Action::Create { .. }, Some(b)) = (a, blocked(&appdb_id)) {
+                detail.insert(
+                    "backoff".into(),
+                    serde_json::to_value(b).unwrap_or_default(),
+                );
+            }
             ImageReport {
                 appdb_id,
                 action: name.into(),
@@ -815,11 +969,11 @@ async fn reconcile(
     let conv = ctx.conventions();
     let glance_fail = |rep: &mut SourceReport, e: crate::openstack::Error| {
         rep.status = "failed";
-        rep.failure = Some(Failure {
-            stage: "glance",
-            error: format!("{}: {e}", feed.what()),
-            remedy: "check Glance and the site credential; nothing was changed".into(),
-        });
+        rep.failure = Some(failure(
+            "glance",
+            format!("{}: {e}", feed.what()),
+            "check Glance and the site credential; nothing was changed",
+        ));
     };
     let (ours, mut others) = match glance::existing(&g.owner, &conv.tag, &name).await {
         Ok(x) => x,
@@ -834,8 +988,11 @@ async fn reconcile(
         rep.failure = Some(f);
         return rep;
     }
-    // Adoption candidates without our tag (atrope, cloudkeeper-os, hand
-    // uploads).
+    // Adoption candidates: images other tools uploaded (atrope,
+    // cloudkeeper-os, hand uploads), and ours whose subscription is gone;
+    // never an image of another subscription (it keeps its own).
+    let adoptable = |e: &Existing| plan::adoptable(e, &conv.tag, &ctx.subscriptions);
+    others.retain(adoptable);
     let mut legacy = Vec::new();
     for d in &p.desired {
         let known = ours
@@ -851,8 +1008,8 @@ async fn reconcile(
             };
             match found {
                 Ok((found, ck)) => {
-                    others.extend(found);
-                    legacy.extend(ck);
+                    others.extend(found.into_iter().filter(adoptable));
+                    legacy.extend(ck.into_iter().filter(adoptable));
                 }
                 Err(e) => {
                     glance_fail(&mut rep, e);
@@ -874,8 +1031,23 @@ async fn reconcile(
     if p.by_name {
         actions = harbor::as_replacements(actions, &p.desired, &ours);
     }
+    let backoff = if ctx.retry_failed {
+        Backoff::default()
+    } else {
+        ctx.backoff(&name)
+    };
+    let given_up: BTreeMap<&str, backoff::Record> = p
+        .items
+        .iter()
+        .filter_map(|(id, item)| {
+            backoff
+                .blocked(id, &item.version_key())
+                .map(|r| (id.as_str(), r.clone()))
+        })
+        .collect();
+    let blocked = |id: &str| given_up.get(id).cloned();
     if dry_run {
-        rep.images = plan_reports(&actions);
+        rep.images = plan_reports(&actions, &blocked);
         return rep;
     }
     let members = g.members.get(&name).cloned().unwrap_or_default();
@@ -890,14 +1062,16 @@ async fn reconcile(
     let dir = ctx.cache_dir(&name);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         rep.status = "failed";
-        rep.failure = Some(Failure {
-            stage: "download",
-            error: format!("{}: {e}", dir.display()),
-            remedy: "check paths.image-data".into(),
-        });
+        rep.failure = Some(failure(
+            "download",
+            format!("{}: {e}", dir.display()),
+            "check paths.image-data",
+        ));
         return rep;
     }
+    super::cache::sweep(&dir, &p.items.values().map(Item::entry_name).collect());
     let index = Arc::new(Mutex::new(Index::load(&dir)));
+    let backoff = Arc::new(Mutex::new(backoff));
     let vis = p.vis;
 
     // Creates (download + upload), bounded in parallel.
@@ -914,10 +1088,12 @@ async fn reconcile(
             let d = desired_by_id[appdb_id.as_str()];
             let item = &p.items[appdb_id.as_str()];
             let index = index.clone();
+            let backoff = backoff.clone();
             let members = &members;
             let existing_status = &existing_status;
             let dir = &dir;
             let name = &name;
+            let blocked = blocked(appdb_id);
             async move {
                 let mut r = ImageReport {
                     appdb_id: appdb_id.clone(),
@@ -928,7 +1104,14 @@ async fn reconcile(
                     error: None,
                     remedy: None,
                 };
-                match create_one(ctx, g, feed, d, item, dir, &index, members, &mut r).await {
+                if let Some(b) = blocked {
+                    report_given_up(&mut r, &b, feed);
+                    tracing::error!(source = %name, image = %appdb_id, error = %r.error.as_deref().unwrap_or(""), "image not synchronised (back-off)");
+                    return r;
+                }
+                let res = create_one(ctx, g, feed, d, item, dir, &index, members, &mut r).await;
+                record_outcome(ctx, &backoff, appdb_id, item, res.as_ref().err(), &mut r);
+                match res {
                     Ok(id) => {
                         r.ok = true;
                         r.glance_id = Some(id);
@@ -943,10 +1126,14 @@ async fn reconcile(
                             r.detail.insert("retired".into(), retired.into());
                         }
                     }
-                    Err((e, remedy)) => {
-                        tracing::error!(source = %name, image = %appdb_id, error = %e, remedy = %remedy, "image not synchronised; an image it replaces is kept");
-                        r.error = Some(e);
-                        r.remedy = Some(remedy);
+                    Err(e) => {
+                        if replaces.is_empty() {
+                            tracing::error!(source = %name, image = %appdb_id, error = %e.error, remedy = %e.remedy, "image not synchronised");
+                        } else {
+                            tracing::error!(source = %name, image = %appdb_id, error = %e.error, remedy = %e.remedy, kept = ?replaces, "image not synchronised; the image it replaces is kept");
+                        }
+                        r.error = Some(e.error);
+                        r.remedy = Some(e.remedy);
                     }
                 }
                 r
@@ -958,6 +1145,16 @@ async fn reconcile(
     rep.images.extend(results);
     if let Err(e) = index.lock().expect("index lock").save() {
         tracing::warn!(dir = %dir.display(), error = %e, "could not save the cache index");
+    }
+    {
+        let mut b = backoff.lock().expect("backoff");
+        for a in &actions {
+            if let Action::Keep { appdb_id, .. } | Action::Update { appdb_id, .. } = a {
+                b.succeeded(appdb_id);
+            }
+        }
+        b.retain(&p.items.keys().map(String::as_str).collect());
+        ctx.save_backoff(&name, &b);
     }
 
     for a in &actions {
@@ -1020,12 +1217,12 @@ async fn reconcile(
             }
         };
         if let Err(e) = res {
-            tracing::error!(source = %name, image = %appdb_id, glance_id = ?glance_id, error = %e, "Glance step failed");
+            tracing::error!(source = %name, image = %appdb_id, glance_id = glance_id.as_deref(), error = %e, "Glance step failed");
             r.ok = false;
             r.remedy = Some(e.remedy().into());
-            r.error = Some(e.to_string());
+            r.error = Some(text::shown(&e.to_string()).into_owned());
         } else {
-            tracing::info!(source = %name, image = %appdb_id, glance_id = ?glance_id, action = step, "done");
+            tracing::info!(source = %name, image = %appdb_id, glance_id = glance_id.as_deref(), action = step, "done");
         }
         rep.images.push(r);
     }
@@ -1055,6 +1252,88 @@ async fn share_if(
     Ok(())
 }
 
+/// Why one image was not synchronised: the error (escaped), what to do,
+/// and whether it counts for the back-off.
+#[derive(Debug, Clone)]
+struct ImageError {
+    error: String,
+    remedy: String,
+    counts: Option<backoff::Kind>,
+}
+
+impl ImageError {
+    fn new(error: String, remedy: impl Into<String>, counts: Option<backoff::Kind>) -> Self {
+        ImageError {
+            error: text::shown(&error).into_owned(),
+            remedy: remedy.into(),
+            counts,
+        }
+    }
+    fn fetch(feed: Feed<'_>, id: &str, e: &FetchError) -> Self {
+        let counts = matches!(
+            e,
+            FetchError::ChecksumMismatch { .. }
+                | FetchError::Oversize { .. }
+                | FetchError::Short { .. }
+        )
+        .then_some(backoff::Kind::Verification);
+        ImageError::new(format!("{}: {e}", feed.image(id)), e.remedy(), counts)
+    }
+}
+
+/// Count a failed (or forget a successful) create in the back-off state.
+fn record_outcome(
+    ctx: &Context,
+    backoff: &Mutex<Backoff>,
+    id: &str,
+    item: &Item,
+    err: Option<&ImageError>,
+    r: &mut ImageReport,
+) {
+    let mut b = backoff.lock().expect("backoff");
+    match err {
+        None => b.succeeded(id),
+        Some(ImageError {
+            counts: Some(kind),
+            error,
+            ..
+        }) => {
+            let rec = b.failed(
+                id,
+                &item.version_key(),
+                *kind,
+                ctx.section.max_attempts,
+                error,
+                ctx.now,
+            );
+            r.detail.insert(
+                "attempts".into(),
+                serde_json::json!({"failed": rec.attempts, "max": rec.max_attempts}),
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+/// The report of an image the back-off stops.
+fn report_given_up(r: &mut ImageReport, b: &backoff::Record, feed: Feed<'_>) {
+    r.detail.insert(
+        "backoff".into(),
+        serde_json::to_value(b).unwrap_or_default(),
+    );
+    r.error = Some(format!(
+        "{}: not tried again: {} failed attempt(s) at this version since {} (last: {})",
+        feed.image(&r.appdb_id),
+        b.attempts,
+        b.first_failed,
+        b.error
+    ));
+    r.remedy = Some(match b.kind {
+        backoff::Kind::Verification => "the served file is not the one the source describes; it is tried again when the source changes the entry, or with `appliance images sync --retry-failed`; report it to the publisher".into(),
+        backoff::Kind::Content => "the image's content is refused (format safety checks); it is tried again when the source changes the entry, or with `appliance images sync --retry-failed`; report it to the publisher".into(),
+    });
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn create_one(
     ctx: &Context,
@@ -1066,17 +1345,26 @@ async fn create_one(
     index: &Arc<Mutex<Index>>,
     members: &[MemberProject],
     r: &mut ImageReport,
-) -> Result<String, (String, String)> {
+) -> Result<String, ImageError> {
     let (path, sha512) = ensure_cached(ctx, feed, item, dir, index, r).await?;
-    let (upload_path, fmt, sha) =
-        prepare(ctx, dir, &path, &sha512, index, r)
-            .await
-            .map_err(|e| {
-                (
-                    format!("{}: {e}", feed.image(&d.appdb_id)),
-                    "the image's format cannot be used by this site; see the error".to_string(),
-                )
-            })?;
+    let (upload_path, fmt, sha) = prepare(ctx, dir, &path, &sha512, index, r)
+        .await
+        .map_err(|e| {
+            let content = matches!(
+                e,
+                format::FormatError::Unsafe { .. }
+                    | format::FormatError::Ova { .. }
+                    | format::FormatError::Convert { ran: true, .. }
+            );
+            ImageError::new(
+                format!("{}: {e}", feed.image(&d.appdb_id)),
+                match e {
+                    format::FormatError::Unsafe { .. } => "the image would make qemu-img, Glance or a hypervisor read other files; nothing was uploaded, and this version is not tried again; report it to the publisher",
+                    _ => "the image's format cannot be used by this site; see the error",
+                },
+                content.then_some(backoff::Kind::Content),
+            )
+        })?;
     r.detail.insert("format".into(), fmt.as_str().into());
     let size = std::fs::metadata(&upload_path)
         .map(|m| m.len())
@@ -1091,12 +1379,13 @@ async fn create_one(
         ix.digest(n).map(String::from)
     };
     if still.as_deref() != Some(sha.as_str()) {
-        return Err((
+        return Err(ImageError::new(
             format!(
                 "{} changed since it was verified; not uploaded",
                 upload_path.display()
             ),
-            "something modified paths.image-data; the next run re-verifies".into(),
+            "something modified paths.image-data; the next run re-verifies",
+            None,
         ));
     }
     let up = Upload {
@@ -1108,9 +1397,11 @@ async fn create_one(
     glance::create_and_upload(&g.owner, d, &ctx.section.tag, &up, members, 1)
         .await
         .map_err(|e| {
-            (
+            ImageError::new(
                 format!("{}: {e}", feed.image(&d.appdb_id)),
-                e.remedy().to_string(),
+                e.remedy(),
+                matches!(e, glance::GlanceStepError::ContentRefused { .. })
+                    .then_some(backoff::Kind::Content),
             )
         })
 }
@@ -1126,10 +1417,7 @@ async fn ensure_cached(
     dir: &Path,
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
-) -> Result<(PathBuf, String), (String, String)> {
-    let fail = |id: &str, e: String, remedy: &str| {
-        (format!("{}: {e}", feed.image(id)), remedy.to_string())
-    };
+) -> Result<(PathBuf, String), ImageError> {
     let dl = match (feed, item) {
         (Feed::List(src), Item::List(img)) => {
             let name = img.identifier.file_name();
@@ -1155,6 +1443,7 @@ async fn ensure_cached(
             ctx.fetcher
                 .download(
                     &img.uri,
+                    Place::Image,
                     Auth::list_token(token),
                     img.size,
                     Want::Sha512(&img.sha512),
@@ -1162,7 +1451,7 @@ async fn ensure_cached(
                     &name,
                 )
                 .await
-                .map_err(|e| fail(img.identifier.as_str(), e.to_string(), e.remedy()))?
+                .map_err(|e| ImageError::fetch(feed, img.identifier.as_str(), &e))?
         }
         (Feed::Registry(src), Item::Layer(al)) => {
             let (art, layer) = &**al;
@@ -1179,10 +1468,13 @@ async fn ensure_cached(
                 .harbor
                 .blob_access(art, layer)
                 .await
-                .map_err(|e| fail(&id, e.to_string(), e.remedy()))?;
+                .map_err(|e| {
+                    ImageError::new(format!("{}: {e}", feed.image(&id)), e.remedy(), None)
+                })?;
             ctx.fetcher
                 .download(
                     &url,
+                    Place::Registry,
                     auth.as_auth(),
                     layer.size,
                     Want::Sha256(layer.sha256_hex()),
@@ -1190,7 +1482,7 @@ async fn ensure_cached(
                     &name,
                 )
                 .await
-                .map_err(|e| fail(&id, e.to_string(), e.remedy()))?
+                .map_err(|e| ImageError::fetch(feed, &id, &e))?
         }
         _ => unreachable!("items come from their own feed"),
     };
@@ -1209,9 +1501,10 @@ async fn ensure_cached(
         .expect("index")
         .record(&name, &dl.sha512)
         .map_err(|e| {
-            (
+            ImageError::new(
                 format!("{}: {e}", dl.path.display()),
-                "check paths.image-data".into(),
+                "check paths.image-data",
+                None,
             )
         })?;
     Ok((dl.path, dl.sha512))
@@ -1270,21 +1563,30 @@ async fn cache_items(
     items: Vec<(String, Item)>,
     mut rep: SourceReport,
 ) -> SourceReport {
-    let dir = ctx.cache_dir(feed.name());
+    let name = feed.name();
+    let dir = ctx.cache_dir(name);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         rep.status = "failed";
-        rep.failure = Some(Failure {
-            stage: "download",
-            error: format!("{}: {e}", dir.display()),
-            remedy: "check paths.image-data".into(),
-        });
+        rep.failure = Some(failure(
+            "download",
+            format!("{}: {e}", dir.display()),
+            "check paths.image-data",
+        ));
         return rep;
     }
+    super::cache::sweep(&dir, &items.iter().map(|(_, i)| i.entry_name()).collect());
     crate::progress::images_planned(items.len());
     let index = Arc::new(Mutex::new(Index::load(&dir)));
+    let backoff = Arc::new(Mutex::new(if ctx.retry_failed {
+        Backoff::default()
+    } else {
+        ctx.backoff(name)
+    }));
+    let listed: BTreeSet<String> = items.iter().map(|(id, _)| id.clone()).collect();
     let results: Vec<ImageReport> = stream::iter(items)
         .map(|(appdb_id, item)| {
             let index = index.clone();
+            let backoff = backoff.clone();
             let dir = &dir;
             async move {
                 let mut r = ImageReport {
@@ -1296,16 +1598,28 @@ async fn cache_items(
                     error: None,
                     remedy: None,
                 };
-                match ensure_cached(ctx, feed, &item, dir, &index, &mut r).await {
+                let blocked = backoff
+                    .lock()
+                    .expect("backoff")
+                    .blocked(&r.appdb_id, &item.version_key())
+                    .cloned();
+                if let Some(b) = blocked {
+                    report_given_up(&mut r, &b, feed);
+                    return r;
+                }
+                let res = ensure_cached(ctx, feed, &item, dir, &index, &mut r).await;
+                match res {
                     Ok((p, _)) => {
                         r.ok = true;
                         r.detail
                             .insert("path".into(), p.display().to_string().into());
                     }
-                    Err((e, remedy)) => {
-                        tracing::error!(source = %feed.name(), image = %r.appdb_id, error = %e, remedy = %remedy, "image not cached");
-                        r.error = Some(e);
-                        r.remedy = Some(remedy);
+                    Err(e) => {
+                        let id = r.appdb_id.clone();
+                        record_outcome(ctx, &backoff, &id, &item, Some(&e), &mut r);
+                        tracing::error!(source = %feed.name(), image = %r.appdb_id, error = %e.error, remedy = %e.remedy, "image not cached");
+                        r.error = Some(e.error);
+                        r.remedy = Some(e.remedy);
                     }
                 }
                 r
@@ -1317,6 +1631,13 @@ async fn cache_items(
     rep.images = results;
     if let Err(e) = index.lock().expect("index lock").save() {
         tracing::warn!(dir = %dir.display(), error = %e, "could not save the cache index");
+    }
+    {
+        // Only verification failures are known here: a download that
+        // succeeds says nothing about Glance's verdict, so records stay.
+        let mut b = backoff.lock().expect("backoff");
+        b.retain(&listed.iter().map(String::as_str).collect());
+        ctx.save_backoff(name, &b);
     }
     if rep.images.iter().any(|i| !i.ok) {
         rep.status = "partial";
@@ -1334,11 +1655,15 @@ async fn prepare(
     sha512: &str,
     index: &Arc<Mutex<Index>>,
     r: &mut ImageReport,
-) -> Result<(PathBuf, Format, String), String> {
+) -> Result<(PathBuf, Format, String), format::FormatError> {
     // Extraction, hashing, conversion: no byte count, but work.
     let _busy = crate::progress::busy();
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| format::FormatError::Io { path: p, source }
+    };
     let key = &sha512[..32.min(sha512.len())];
-    let mut fmt = format::detect(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut fmt = format::detect(path).map_err(io(path))?;
     let mut cur = path.to_path_buf();
     let mut sha = sha512.to_string();
     if fmt == Format::Ova && !ctx.formats.contains(&Format::Ova) {
@@ -1355,21 +1680,22 @@ async fn prepare(
                 let (p, d) = (path.to_path_buf(), disk.clone());
                 tokio::task::spawn_blocking(move || format::extract_ova_disk(&p, &d))
                     .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                let (h, _) = super::fetch::hash_file(&disk).map_err(|e| e.to_string())?;
+                    .map_err(|e| io(&disk)(std::io::Error::other(e)))??;
+                let (h, _) = super::fetch::hash_file(&disk).map_err(io(&disk))?;
                 index
                     .lock()
                     .expect("index")
                     .record(&disk_name, &h)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(io(&disk))?;
                 h
             }
         };
-        fmt = format::detect(&disk).map_err(|e| e.to_string())?;
+        fmt = format::detect(&disk).map_err(io(&disk))?;
         cur = disk;
         sha = digest;
     }
+    // Before anything reads it as a disk image (qemu-img, Glance).
+    format::check_safety(&cur, fmt)?;
     if !ctx.formats.is_empty() && !ctx.formats.contains(&fmt) {
         let to = ctx.formats[0];
         let out_name = format!("{key}.{}", to.as_str());
@@ -1386,15 +1712,13 @@ async fn prepare(
         let digest = match known {
             Some(d) => d,
             None => {
-                format::convert(&cur, fmt, to, &out)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let (h, _) = super::fetch::hash_file(&out).map_err(|e| e.to_string())?;
+                format::convert(&cur, fmt, to, &out).await?;
+                let (h, _) = super::fetch::hash_file(&out).map_err(io(&out))?;
                 index
                     .lock()
                     .expect("index")
                     .record(&out_name, &h)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(io(&out))?;
                 h
             }
         };
@@ -1412,6 +1736,9 @@ pub struct RunReport {
     pub dry_run: bool,
     /// When the run started.
     pub started: DateTime<Utc>,
+    /// Entries dropped, over every source (unsafe, malformed, duplicate,
+    /// expired; listed per source).
+    pub dropped: usize,
     /// Per source.
     pub sources: Vec<SourceReport>,
     /// Problems with the sources' definitions (legacy files).

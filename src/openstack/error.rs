@@ -205,14 +205,18 @@ impl Error {
 /// client layer has always used.
 pub use crate::redact::url as redact_url;
 
-/// Longest excerpt of a response body kept in an error.
-const EXCERPT_CHARS: usize = 300;
+/// Longest excerpt of a response body kept in an error: a server's message
+/// is kept whole up to this many characters (the reason often comes after
+/// a long quoted value, as in Glance's schema errors); a longer body (an
+/// HTML page) keeps its first and last halves of this.
+const EXCERPT_CHARS: usize = 4096;
 
-/// A short, single-line excerpt of an error response body: the `message` of
+/// A single-line excerpt of an error response body: the `message` of
 /// an OpenStack JSON error (`{"error": {"message": ..}}`,
 /// `{"itemNotFound": {"message": ..}}`, `{"NeutronError": {"message": ..}}`)
-/// when there is one, else the text itself; with every string in `scrub`
-/// replaced by `<redacted>`.
+/// when there is one, else the text itself, whole up to [`EXCERPT_CHARS`];
+/// control characters removed, and every string in `scrub` replaced by
+/// `<redacted>`.
 pub fn excerpt(body: &[u8], scrub: &[&str]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut s = serde_json::from_slice::<serde_json::Value>(body)
@@ -229,9 +233,11 @@ pub fn excerpt(body: &[u8], scrub: &[&str]) -> String {
         .chars()
         .filter(|c| !c.is_control())
         .collect();
-    if s.chars().count() > EXCERPT_CHARS {
-        let cut: String = s.chars().take(EXCERPT_CHARS).collect();
-        format!("{cut}…")
+    let n = s.chars().count();
+    if n > EXCERPT_CHARS {
+        let head: String = s.chars().take(EXCERPT_CHARS / 2).collect();
+        let tail: String = s.chars().skip(n - EXCERPT_CHARS / 2).collect();
+        format!("{head} … {tail}")
     } else if s.is_empty() {
         "(empty body)".to_string()
     } else {
@@ -265,11 +271,20 @@ mod tests {
         assert_eq!(excerpt(nova, &[]), "Flavor x could not be found.");
         let leaky = b"Invalid input for field 'password': 'hunter22' is bad";
         assert!(!excerpt(leaky, &["hunter22"]).contains("hunter22"));
-        let long = "x".repeat(1000);
-        assert_eq!(
-            excerpt(long.as_bytes(), &[]).chars().count(),
-            EXCERPT_CHARS + 1
+        // A message is kept whole, its reason included after a long value.
+        let glance = format!(
+            "400 Bad Request\n\nProvided object does not match schema 'image': '{}' is too long\n\nFailed validating 'maxLength' in schema['properties']['name']",
+            "T".repeat(300)
         );
+        let e = excerpt(glance.as_bytes(), &[]);
+        assert!(
+            e.ends_with("Failed validating 'maxLength' in schema['properties']['name']"),
+            "{e}"
+        );
+        let long = format!("{}END", "x".repeat(10_000));
+        let e = excerpt(long.as_bytes(), &[]);
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 3);
+        assert!(e.ends_with("END"));
         assert_eq!(excerpt(b"", &[]), "(empty body)");
         assert_eq!(
             excerpt(b"<html>\n <b>Bad\tGateway</b>\n</html>", &[]),

@@ -221,8 +221,34 @@ pub fn config(a: &Answers) -> String {
         }
     }
 
-    o.push_str("\n# Image synchronisation; tokens and robot passwords are in `secrets-file`.\nimages:\n  subscriptions:");
+    o.push_str(
+        "\n# Image synchronisation; tokens and robot passwords are in `secrets-file`.\nimages:\n",
+    );
     let im = &a.images;
+    // Plain http only where an answer uses it: an http list (its images
+    // are usually on the same server), an http registry.
+    let http_lists = im
+        .lists
+        .iter()
+        .any(|l| matches!(&l.source, ListSource::Url(u) if u.scheme() == "http"));
+    let http_registries = im.registries.iter().any(|r| r.url.scheme() == "http");
+    let places: Vec<&str> = [
+        (http_lists, "lists"),
+        (http_lists, "images"),
+        (http_registries, "registries"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, p)| *p)
+    .collect();
+    if !places.is_empty() {
+        let _ = writeln!(
+            o,
+            "  allow-http: [{}]   # plain http, as the subscriptions below use it",
+            places.join(", ")
+        );
+    }
+    o.push_str("  subscriptions:");
     if im.lists.is_empty() && im.registries.is_empty() {
         o.push_str(" []\n");
     } else {

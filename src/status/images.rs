@@ -48,9 +48,45 @@ pub fn run_detail(r: &RunReport) -> (String, serde_json::Value) {
         failed += f.failed;
         sources.insert(s.name.clone(), serde_json::to_value(f).unwrap_or_default());
     }
-    let line = format!(
+    let mut line = format!(
         "{} source(s): {ok} ok, {bad} not ok; {glance} image(s) in Glance, {failed} image failure(s)",
         r.sources.len()
     );
+    if r.dropped > 0 {
+        line.push_str(&format!(
+            ", {} list entr{} dropped (unsafe, malformed, duplicate or expired)",
+            r.dropped,
+            if r.dropped == 1 { "y" } else { "ies" }
+        ));
+    }
     (line, json!({ "sources": sources }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(dropped: usize) -> RunReport {
+        RunReport {
+            ok: true,
+            dry_run: false,
+            started: chrono::Utc::now(),
+            dropped,
+            sources: vec![SourceReport::named("egi", "appliance.yaml")],
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_dropped_entries_only_when_there_are_some() {
+        let (line, _) = run_detail(&report(0));
+        assert!(!line.contains("dropped"), "{line}");
+        let (line, _) = run_detail(&report(1));
+        assert!(
+            line.ends_with(", 1 list entry dropped (unsafe, malformed, duplicate or expired)"),
+            "{line}"
+        );
+        let (line, _) = run_detail(&report(3));
+        assert!(line.contains(", 3 list entries dropped"), "{line}");
+    }
 }

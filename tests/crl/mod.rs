@@ -2,8 +2,8 @@
 //! the project's file server (in-process, port 0), with CRLs made by
 //! `openssl ca` from the image tests' PKI (spec image-sync §2.4): a new CRL
 //! is installed and then revokes the endorser in `appliance images verify`;
-//! a CRL signed by another CA with the same name, a truncated CRL, a 404
-//! and a `file:` URL all keep the CRL in place.
+//! a CRL signed by another CA with the same name, a truncated CRL, a 404,
+//! a `file:` URL and a redirect to one all keep the CRL in place.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -217,6 +217,7 @@ paths:
   state: {d}/state
 {paths}  ca-dir: {certs}
 {top}images:
+  allow-http: [lists]
   subscriptions:
     - name: {name}
       url: {list}
@@ -362,6 +363,13 @@ fn a_bad_crl_keeps_the_one_in_place() {
     let foreign = w.gencrl("foreign");
     let expired = w.gencrl_with("ca", &["-crlsec", "1"]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // An http CRL URL whose answer redirects to a local file (#14 item 3).
+    let local = w.dir.path().join("local.crl");
+    std::fs::write(&local, &good).unwrap();
+    let to_file = {
+        let target = format!("file://{}", local.display());
+        crate::images::rawhttp::serve(move |_| crate::images::rawhttp::Answer::redirect(&target))
+    };
     type Arrange<'a> = Box<dyn Fn() + 'a>;
     let cases: Vec<(&str, Arrange, &str)> = vec![
         (
@@ -399,6 +407,11 @@ fn a_bad_crl_keeps_the_one_in_place() {
                 w.set_crl_url(&format!("file://{}", p.display()));
             }),
             "only http and https",
+        ),
+        (
+            "redirect to a file: URL",
+            Box::new(|| w.set_crl_url(&to_file.url("crl/testgridca.crl"))),
+            "a redirect target must be an https or http URL; the `file` scheme is refused",
         ),
     ];
     for (what, arrange, reason) in cases {

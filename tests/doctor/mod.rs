@@ -68,7 +68,7 @@ impl Setup {
             gocdb_url,
             subscription_vos: format!("{}, {}", var("REFSITE_VO_ALPHA"), var("REFSITE_VO_BETA")),
             insecure: false,
-            list_url: "http://127.0.0.1:9/none.list".into(),
+            list_url: "https://127.0.0.1:9/none.list".into(),
             env: Vec::new(),
         }
     }

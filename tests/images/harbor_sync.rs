@@ -6,7 +6,8 @@
 //! nothing behind). Then `appliance images sync` of `type: harbor`
 //! subscriptions into the reference site's real Glance.
 
-use fedcloud_appliance::images::fetch::{Auth, FetchError, Fetcher, Limits, Want};
+use fedcloud_appliance::config::sections::images::AllowHttp;
+use fedcloud_appliance::images::fetch::{Auth, FetchError, Fetcher, Limits, Place, Want};
 use fedcloud_appliance::images::harbor::{self, Harbor};
 use fedcloud_appliance::images::plan::{Conventions, Visibility};
 use fedcloud_appliance::secret::Secret;
@@ -111,18 +112,38 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
 
         // The layer: size and sha256 checked, sha512 computed.
         let dir = tempfile::tempdir().unwrap();
-        let fetcher = Fetcher::new(None, Limits::default()).unwrap();
+        let registries = AllowHttp {
+            registries: true,
+            ..AllowHttp::default()
+        };
+        let fetcher = Fetcher::with_allow_http(None, Limits::default(), registries).unwrap();
         let (url, auth) = hb.blob_access(a, &layer).await.unwrap();
         let want = Want::Sha256(layer.digest.strip_prefix("sha256:").unwrap());
         let f = fetcher
-            .download(&url, auth.as_auth(), layer.size, want, dir.path(), "ubuntu")
+            .download(
+                &url,
+                Place::Registry,
+                auth.as_auth(),
+                layer.size,
+                want,
+                dir.path(),
+                "ubuntu",
+            )
             .await
             .unwrap();
         assert_eq!(std::fs::read(&f.path).unwrap(), disk);
         assert_eq!(f.sha512, hex::encode(openssl::sha::sha512(&disk)));
         // Without the robot's credentials the blob is refused.
         let e = fetcher
-            .download(&url, Auth::None, layer.size, want, dir.path(), "anon")
+            .download(
+                &url,
+                Place::Registry,
+                Auth::None,
+                layer.size,
+                want,
+                dir.path(),
+                "anon",
+            )
             .await
             .unwrap_err();
         assert!(e.to_string().contains("401"), "{e}");
@@ -146,6 +167,7 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
         let e = fetcher
             .download(
                 &url,
+                Place::Registry,
                 auth.as_auth(),
                 layer.size,
                 want,
@@ -160,11 +182,20 @@ fn harbor_source_lists_selects_and_downloads_verified_layers() {
         );
         assert!(e.to_string().contains(layer.sha256_hex()), "{e}");
         assert!(!dir.path().join("corrupt").exists());
-        assert!(!dir.path().join(".partial").join("corrupt").exists());
+        assert!(!dir.path().join(".partial").join("corrupt.part").exists());
+        assert!(!dir.path().join(".partial").join("corrupt.digest").exists());
 
         // Oversize: a layer size smaller than the blob.
         let e = fetcher
-            .download(&url, auth.as_auth(), 1000, want, dir.path(), "small")
+            .download(
+                &url,
+                Place::Registry,
+                auth.as_auth(),
+                1000,
+                want,
+                dir.path(),
+                "small",
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, FetchError::Oversize { .. }), "{e}");
@@ -369,14 +400,15 @@ fn harbor_subscription_syncs_shares_and_replaces_only_after_upload() {
     assert_eq!(p(&new, "appdb_id"), ref_b);
 
     // 6. The project suddenly lists nothing (every manifest deleted): the
-    //    run is refused and Glance keeps the image; --accept-empty retires.
+    //    run is refused (its only source failed: exit 3) and Glance keeps
+    //    the image; --accept-empty retires.
     for d in [&digest_a, &digest_b] {
         let url = format!("{}/v2/egi_vm_images/ubuntu/manifests/{d}", reg.url);
         let (st, body) = http("DELETE", &url, None);
         assert_eq!(st, 202, "{body}");
     }
     let (code, r) = w.sync(&src);
-    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(code, 3, "{r:#}");
     let s = &r["sources"][0];
     assert_eq!(s["status"], "failed", "{r:#}");
     assert_eq!(s["failure"]["stage"], "listing", "{r:#}");

@@ -15,5 +15,6 @@ mod legacy_adopt;
 pub(crate) mod lists;
 pub(crate) mod pki;
 mod progress;
+pub(crate) mod rawhttp;
 mod sync;
 mod trust;

@@ -1,8 +1,9 @@
 //! A test PKI for signed image lists, made once per test process with the
 //! `openssl` CLI exactly as spec image-sync §2.4 (IGTF-style DNs, a hashed
 //! CA directory with a `<hash>.r0` CRL): the endorser (S/MIME purpose), a
-//! host-only endorser (EKU serverAuth, clientAuth), a revoked signer, and an
-//! impostor with the endorser's DN from another CA.
+//! host-only endorser (EKU serverAuth, clientAuth), a revoked signer, an
+//! impostor with the endorser's DN from another CA, and a TLS server
+//! certificate for 127.0.0.1.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +48,13 @@ keyUsage = critical,digitalSignature,keyEncipherment,dataEncipherment
 extendedKeyUsage = serverAuth,clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+[ v3_server ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [ v3_smime ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,nonRepudiation,keyEncipherment
@@ -74,6 +82,10 @@ impl Pki {
     /// The CA without any CRL.
     pub fn ca_dir_without_crl(&self) -> PathBuf {
         self.dir.join("certificates-nocrl")
+    }
+    /// Certificate and key of a TLS server on 127.0.0.1 issued by the CA.
+    pub fn server_tls(&self) -> (PathBuf, PathBuf) {
+        (self.dir.join("server.pem"), self.dir.join("server.key"))
     }
     /// A directory with an unrelated CA.
     pub fn other_ca_dir(&self) -> PathBuf {
@@ -193,6 +205,13 @@ pub fn pki() -> &'static Pki {
         issue("endorser", ENDORSER_DN, "v3_smime", "ca");
         issue("hostonly", ENDORSER_DN, "v3_host", "ca");
         issue("revoked", REVOKED_DN, "v3_smime", "ca");
+        // A TLS server certificate for 127.0.0.1 (https test servers).
+        issue(
+            "server",
+            "/DC=ORG/DC=TEST-GRID/CN=127.0.0.1",
+            "v3_server",
+            "ca",
+        );
         // Another CA with the same DN as ours, and an impostor endorser.
         run(
             d,

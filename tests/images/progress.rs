@@ -28,6 +28,15 @@ fn sync_under_systemd_sends_ready_status_and_watchdog_and_a_stall_stops_the_ping
     let (proxy, faults) = testsrv::fault_proxy::spawn(upstream);
     img.url = format!("http://{proxy}/notify.img");
     w.publish_ok(&[img]);
+    // The list too, answered after 0.6 s: the list phase outlasts a tick
+    // of the notifier (0.25 s here), so its status is sent however fast
+    // the rest of the phase is on an idle machine.
+    w.list_url = Some(format!("http://{proxy}/{}.list", w.list));
+    faults.push(Fault {
+        delay_ms: 600,
+        path_prefix: Some(format!("/{}.list", w.list)),
+        ..Fault::default()
+    });
     faults.push(Fault {
         throttle: Some(MB as u64),
         stall_after: Some(3 * MB as u64),

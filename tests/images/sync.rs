@@ -58,6 +58,10 @@ pub(super) struct World {
     pub(super) subscriptions_extra: String,
     /// Appended to a private copy of the site's secrets file.
     pub(super) secrets_extra: String,
+    /// `images.allow-http` (the test servers speak plain http).
+    pub(super) allow_http: &'static str,
+    /// The list's URL, instead of the file server's `<list>.list`.
+    pub(super) list_url: Option<String>,
 }
 
 impl World {
@@ -88,6 +92,8 @@ impl World {
             images_extra: String::new(),
             subscriptions_extra: String::new(),
             secrets_extra: String::new(),
+            allow_http: "[lists, images, registries]",
+            list_url: None,
         }
     }
 
@@ -121,6 +127,18 @@ impl World {
         std::fs::write(self.root.join(format!("{}.list", self.list)), signed).unwrap();
     }
 
+    /// Sign and publish another list as `file` (its own identifier).
+    pub(super) fn publish_other(&self, file: &str, identifier: &str, images: &[Img]) {
+        let body = list_json(
+            identifier,
+            "20260101000001",
+            "2499-12-31T22:00:00Z",
+            ENDORSER_DN,
+            images,
+        );
+        std::fs::write(self.root.join(file), pki().sign(&body, "endorser", false)).unwrap();
+    }
+
     pub(super) fn publish_ok(&mut self, images: &[Img]) {
         self.publish(images, "2499-12-31T22:00:00Z", "endorser", ENDORSER_DN);
     }
@@ -128,10 +146,13 @@ impl World {
     pub(super) fn config(&self) -> PathBuf {
         let d = self.dir.path();
         let mut images = format!(
-            "images:\n  tag: {}\n  subscriptions:\n    - name: {}\n      url: {}\n      endorser:\n        dn: \"{ENDORSER_DN}\"\n        ca: \"{CA_DN}\"\n",
+            "images:\n  allow-http: {}\n  tag: {}\n  subscriptions:\n    - name: {}\n      url: {}\n      endorser:\n        dn: \"{ENDORSER_DN}\"\n        ca: \"{CA_DN}\"\n",
+            self.allow_http,
             self.tag,
             self.list,
-            self.url(&format!("{}.list", self.list))
+            self.list_url
+                .clone()
+                .unwrap_or_else(|| self.url(&format!("{}.list", self.list)))
         );
         if !self.vos.is_empty() {
             images.push_str(&format!("      vos: [{}]\n", self.vos.join(", ")));
@@ -177,6 +198,26 @@ impl World {
         let mut args = vec!["images", "sync"];
         args.extend_from_slice(extra);
         self.cli(&args)
+    }
+
+    /// Run `appliance [--json] <args>`; (exit code, stdout, stderr).
+    pub(super) fn run(&self, json: bool, args: &[&str]) -> (i32, String, String) {
+        let cfg = self.config();
+        let mut cmd = appliance();
+        cmd.arg("--config").arg(&cfg);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .args(args)
+            .timeout(Duration::from_secs(240))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Run `appliance --json <args>`; (exit code, JSON output).
@@ -422,10 +463,11 @@ fn decision_table_against_the_reference_glance() {
     assert_eq!(r["sources"][0]["status"], "expired");
     assert_eq!(w.snapshot(), before);
 
-    // list download failure: nothing changes, the last good list is reported
+    // list download failure: nothing changes, the last good list is
+    // reported; the only source failed, so the run failed (exit 3)
     std::fs::remove_file(w.root.join(format!("{}.list", w.list))).unwrap();
     let (code, r) = w.sync(&[]);
-    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(code, 3, "{r:#}");
     assert_eq!(r["sources"][0]["status"], "failed");
     assert_eq!(r["sources"][0]["failure"]["stage"], "download");
     assert!(r["sources"][0]["last_good"]["version"].is_string(), "{r:#}");
@@ -461,7 +503,8 @@ fn failure_rows_change_nothing_in_glance() {
         }
     };
 
-    // bad signature (tampered after signing)
+    // bad signature (tampered after signing); the run's only source
+    // failed: exit 3 (#14 item 11)
     let imgs = [w.image(A, "a.img", &a), w.image(C, "c.img", &c)];
     w.publish_ok(&imgs);
     let p = w.root.join(format!("{}.list", w.list));
@@ -470,7 +513,7 @@ fn failure_rows_change_nothing_in_glance() {
         .replacen("Test list", "Evil list", 1);
     std::fs::write(&p, t).unwrap();
     let (code, r) = w.sync(&[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     check(&w, "bad signature", &r, Some("signature"));
 
     // revoked signer (its list names it as endorser)
@@ -481,7 +524,7 @@ fn failure_rows_change_nothing_in_glance() {
         super::pki::REVOKED_DN,
     );
     let (code, r) = w.sync(&[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     check(&w, "revoked", &r, Some("signature"));
     assert!(
         r["sources"][0]["failure"]["error"]
@@ -499,7 +542,7 @@ fn failure_rows_change_nothing_in_glance() {
         "/DC=EU/CN=someone.else",
     );
     let (code, r) = w.sync(&[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3);
     check(&w, "endorser mismatch", &r, Some("policy"));
 
     // checksum mismatch
@@ -671,7 +714,8 @@ fn tokens_are_sent_as_basic_auth_and_never_logged() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    // Its only source failed: exit 3.
+    assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(
         all.contains("404"),
         "the token was accepted, the file is missing: {all}"

@@ -89,7 +89,14 @@ fn missing_crl_is_a_failure_unless_relaxed() {
     let signed = p.sign(&content(), "endorser", false);
     let e = verify(&signed, &p.ca_dir_without_crl(), now(), Relax::default()).unwrap_err();
     assert_eq!(code(&e), 3, "{e}");
+    // The hint names the switch that applies (#14 item 11).
     assert!(e.remedy().contains("fetch-crl"));
+    assert!(
+        e.remedy().contains("images.relax.missing-crl"),
+        "{}",
+        e.remedy()
+    );
+    assert!(!e.remedy().contains("stale-crl"), "{}", e.remedy());
     let relax = Relax {
         missing_crl: true,
         ..Relax::default()

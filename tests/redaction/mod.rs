@@ -72,6 +72,7 @@ info:
   gocdb-url: https://goc.example/gocdbpi/public/?access_code=acc3ss-c0de-2
 images:
   glance-endpoint: https://glance:gl4nce-pa55@glance.example:9292
+  allow-http: [lists]
   subscriptions:
     - name: refused
       url: {refused}

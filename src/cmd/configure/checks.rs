@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
-use crate::config::sections::images::ListSource;
 use crate::info::facts::GocdbEntry;
 use crate::info::gocdb;
 use crate::openstack::access::{CloudAccess, ProjectRef, Tls};
@@ -429,13 +428,8 @@ pub async fn images(
     let ca_dir = a.trust.ca_dir.clone();
     let relax = crate::images::smime::Relax::default();
     for l in &mut a.images.lists {
-        let url = match &l.source {
-            ListSource::Url(u) => u.clone(),
-            ListSource::File(p) => url::Url::from_file_path(p)
-                .map_err(|_| format!("list {}: {} is not an absolute path", l.name, p.display()))?,
-        };
         let body = fetcher
-            .get_list(&url, l.token.as_ref())
+            .get_source(&l.source, l.token.as_ref())
             .await
             .map_err(|e| format!("list {}: {e}", l.name))?;
         let verified = crate::images::smime::verify(&body, &ca_dir, now, relax).map_err(|e| {

@@ -20,6 +20,139 @@ pub const DEFAULT_TAG: &str = "atrope";
 pub const DEFAULT_PARALLEL_DOWNLOADS: u32 = 2;
 /// Default age after which an unfinished upload is cleaned up.
 pub const DEFAULT_STUCK_MINUTES: u64 = 120;
+/// Default failed verifications of one image version before it is no
+/// longer downloaded (until the list changes it).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Longest prefix (global or per subscription), in characters: Glance
+/// names have at most 255 and the title needs room.
+pub const MAX_PREFIX_CHARS: usize = 100;
+
+/// Where plain `http` is allowed (everything else: `https` only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AllowHttp {
+    /// Image lists (`url` of a subscription, atrope and cloudkeeper lists).
+    pub lists: bool,
+    /// Image downloads (`hv:uri` of a list entry).
+    pub images: bool,
+    /// Harbor registries (API, tokens, layer downloads).
+    pub registries: bool,
+}
+
+impl AllowHttp {
+    /// The places, as written in `allow-http`.
+    pub const PLACES: &'static [&'static str] = &["lists", "images", "registries"];
+    /// Any place allowed.
+    pub fn any(&self) -> bool {
+        self.lists || self.images || self.registries
+    }
+}
+
+/// Deadlines and the minimum rate of downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Transfer {
+    /// A list fetch or a registry listing, retries included (seconds).
+    pub list_deadline_seconds: u64,
+    /// An image download, retries included: this many seconds plus the
+    /// time its size takes at `min-rate-kib`.
+    pub image_deadline_seconds: u64,
+    /// A transfer slower than this (KiB/s) over `rate-window-seconds` is
+    /// cut (and retried while the deadline allows); also the wait for an
+    /// answer is at most one window.
+    pub min_rate_kib: u64,
+    /// The window of the minimum rate (seconds).
+    pub rate_window_seconds: u64,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            list_deadline_seconds: 300,
+            image_deadline_seconds: 900,
+            min_rate_kib: 64,
+            rate_window_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct RawTransfer {
+    list_deadline_seconds: Option<u64>,
+    image_deadline_seconds: Option<u64>,
+    min_rate_kib: Option<u64>,
+    rate_window_seconds: Option<u64>,
+}
+
+impl Decode for RawTransfer {
+    fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
+        let mut m = MapReader::new(node, path, d)?;
+        let v = RawTransfer {
+            list_deadline_seconds: m.opt("list-deadline-seconds"),
+            image_deadline_seconds: m.opt("image-deadline-seconds"),
+            min_rate_kib: m.opt("min-rate-kib"),
+            rate_window_seconds: m.opt("rate-window-seconds"),
+        };
+        m.finish(Unknown::Error);
+        Some(v)
+    }
+}
+
+fn transfer(raw: Option<RawTransfer>, path: &str, d: &mut Diag) -> Transfer {
+    let def = Transfer::default();
+    let raw = raw.unwrap_or_default();
+    let mut get = |k: &str, v: Option<u64>, dflt: u64, lo: u64, hi: u64| {
+        let v = v.unwrap_or(dflt);
+        if v < lo || v > hi {
+            d.error(
+                &join(path, k),
+                format!("{v} is out of range ({lo} to {hi})"),
+            );
+        }
+        v
+    };
+    let t = Transfer {
+        list_deadline_seconds: get(
+            "list-deadline-seconds",
+            raw.list_deadline_seconds,
+            def.list_deadline_seconds,
+            1,
+            3600,
+        ),
+        image_deadline_seconds: get(
+            "image-deadline-seconds",
+            raw.image_deadline_seconds,
+            def.image_deadline_seconds,
+            1,
+            86_400,
+        ),
+        min_rate_kib: get(
+            "min-rate-kib",
+            raw.min_rate_kib,
+            def.min_rate_kib,
+            1,
+            1 << 20,
+        ),
+        rate_window_seconds: get(
+            "rate-window-seconds",
+            raw.rate_window_seconds,
+            def.rate_window_seconds,
+            1,
+            3600,
+        ),
+    };
+    if t.rate_window_seconds > t.list_deadline_seconds {
+        d.error_hint(
+            &join(path, "rate-window-seconds"),
+            format!(
+                "{} s is longer than list-deadline-seconds ({} s)",
+                t.rate_window_seconds, t.list_deadline_seconds
+            ),
+            "the window must fit in the deadline",
+        );
+    }
+    t
+}
 
 /// Glance visibility of a subscription's images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -277,6 +410,9 @@ pub struct Legacy {
 /// The section as written.
 #[derive(Debug, Default)]
 pub struct Raw {
+    allow_http: Option<Vec<String>>,
+    max_attempts: Option<u32>,
+    transfer: Option<RawTransfer>,
     tag: Option<String>,
     prefix: Option<String>,
     formats: Option<Vec<String>>,
@@ -298,6 +434,9 @@ impl Decode for Raw {
     fn decode(node: &Node, path: &str, d: &mut Diag) -> Option<Self> {
         let mut m = MapReader::new(node, path, d)?;
         let v = Raw {
+            allow_http: m.opt("allow-http"),
+            max_attempts: m.opt("max-attempts"),
+            transfer: m.opt("transfer"),
             tag: m.opt("tag"),
             prefix: m.opt("prefix"),
             formats: m.opt("formats"),
@@ -330,6 +469,13 @@ impl Decode for Raw {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Section {
+    /// Where plain http is allowed.
+    pub allow_http: AllowHttp,
+    /// Failed verifications of one image version before it is left alone
+    /// until the list changes it.
+    pub max_attempts: u32,
+    /// Download deadlines and minimum rate.
+    pub transfer: Transfer,
     /// Glance tag of managed images.
     pub tag: String,
     /// Global name prefix.
@@ -364,6 +510,9 @@ pub struct Section {
 impl Default for Section {
     fn default() -> Self {
         Section {
+            allow_http: AllowHttp::default(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            transfer: Transfer::default(),
             tag: DEFAULT_TAG.into(),
             prefix: String::new(),
             formats: Vec::new(),
@@ -383,8 +532,9 @@ impl Default for Section {
 
 const FORMATS: &[&str] = &["qcow2", "raw", "vmdk", "vdi", "vhd", "vhdx", "iso", "ova"];
 
-/// A name usable as a directory, file and property value.
-fn safe_name(s: &str) -> bool {
+/// A name usable as a directory, file and property value (subscription
+/// names, also those of legacy files).
+pub fn safe_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && !s.starts_with('.')
@@ -399,6 +549,44 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
         return def;
     };
     let p = "images";
+    let mut allow_http = AllowHttp::default();
+    for (i, place) in raw.allow_http.unwrap_or_default().into_iter().enumerate() {
+        match place.as_str() {
+            "lists" => allow_http.lists = true,
+            "images" => allow_http.images = true,
+            "registries" => allow_http.registries = true,
+            other => d.error_hint(
+                &item(&join(p, "allow-http"), i),
+                format!("unknown place `{other}`"),
+                format!("use any of: {}", AllowHttp::PLACES.join(", ")),
+            ),
+        }
+    }
+    if allow_http.any() {
+        d.warn(
+            &join(p, "allow-http"),
+            "plain http is allowed for some image downloads: list tokens and registry credentials sent there cross the network in clear",
+            Some("use https where the server offers it (lists and images are verified by signature and sha512 either way)".into()),
+        );
+    }
+    let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if max_attempts == 0 || max_attempts > 100 {
+        d.error(
+            &join(p, "max-attempts"),
+            format!("{max_attempts} is out of range (1 to 100)"),
+        );
+    }
+    let transfer = transfer(raw.transfer, &join(p, "transfer"), d);
+    let tag = raw.tag.unwrap_or(def.tag);
+    if tag.is_empty() || tag.chars().count() > 255 || tag.chars().any(char::is_control) {
+        d.error_hint(
+            &join(p, "tag"),
+            "a Glance tag has 1 to 255 characters and no control characters",
+            "use a short word such as atrope",
+        );
+    }
+    let prefix = raw.prefix.unwrap_or_default();
+    check_prefix(&prefix, &join(p, "prefix"), d);
     let mut formats = Vec::new();
     for (i, f) in raw.formats.unwrap_or_default().into_iter().enumerate() {
         let lower = f.to_ascii_lowercase();
@@ -465,7 +653,7 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
         match s.kind.as_deref() {
             None | Some("hepix") => {}
             Some("harbor") => {
-                if let Some(h) = harbor_subscription(s, name, &sp, d) {
+                if let Some(h) = harbor_subscription(s, name, &sp, allow_http, d) {
                     harbor.push(h);
                 }
                 continue;
@@ -495,7 +683,24 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
             }
         }
         let source = match (s.url, s.file) {
-            (Some(u), None) => Some(ListSource::Url(u)),
+            (Some(u), None) => {
+                let http = crate::scheme::Http::allowed_if(allow_http.lists);
+                match crate::scheme::check(&u, "an image list", http) {
+                    Ok(()) => Some(ListSource::Url(u)),
+                    Err(e) => {
+                        d.error_hint(
+                            &join(&sp, "url"),
+                            format!("the `{}` scheme is refused", e.scheme),
+                            if e.scheme == "http" {
+                                "use https, or allow http for lists: `allow-http: [lists]` in `images`"
+                            } else {
+                                "use an https URL, or `file:` for a local list"
+                            },
+                        );
+                        None
+                    }
+                }
+            }
             (None, Some(f)) if f.is_absolute() => Some(ListSource::File(f)),
             (None, Some(_)) => {
                 d.error(&join(&sp, "file"), "must be an absolute path");
@@ -524,6 +729,8 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
                 "add `vos: [<vo name>, ...]`",
             );
         }
+        let sub_prefix = s.prefix.unwrap_or_default();
+        check_prefix(&sub_prefix, &join(&sp, "prefix"), d);
         if let (Some(name), Some(source), Some(endorser)) = (name, source, end) {
             subscriptions.push(Subscription {
                 name,
@@ -532,7 +739,7 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
                 vos,
                 visibility,
                 images: s.images.unwrap_or_default(),
-                prefix: s.prefix.unwrap_or_default(),
+                prefix: sub_prefix,
                 enabled: s.enabled.unwrap_or(true),
             });
         }
@@ -557,8 +764,11 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
         }
     }
     Section {
-        tag: raw.tag.unwrap_or(def.tag),
-        prefix: raw.prefix.unwrap_or_default(),
+        allow_http,
+        max_attempts,
+        transfer,
+        tag,
+        prefix,
         formats,
         parallel_downloads: parallel,
         stuck_minutes: raw.stuck_minutes.unwrap_or(def.stuck_minutes),
@@ -578,19 +788,42 @@ pub fn validate(raw: Option<Raw>, d: &mut Diag) -> Section {
     }
 }
 
+/// A name prefix: at most [`MAX_PREFIX_CHARS`] characters, no control
+/// characters.
+fn check_prefix(prefix: &str, path: &str, d: &mut Diag) {
+    if prefix.chars().count() > MAX_PREFIX_CHARS || prefix.chars().any(char::is_control) {
+        d.error_hint(
+            path,
+            format!(
+                "a name prefix has at most {MAX_PREFIX_CHARS} characters and no control characters"
+            ),
+            "Glance names have at most 255 characters, and the image's title needs room",
+        );
+    }
+}
+
 fn harbor_subscription(
     s: RawSubscription,
     name: Option<String>,
     sp: &str,
+    allow_http: AllowHttp,
     d: &mut Diag,
 ) -> Option<HarborSubscription> {
     let registry = d.require(s.registry, &join(sp, "registry"));
+    let mut ok = true;
     if let Some(r) = &registry {
-        if !matches!(r.scheme(), "http" | "https") {
-            d.error(
+        let http = crate::scheme::Http::allowed_if(allow_http.registries);
+        if let Err(e) = crate::scheme::check(r, "a registry", http) {
+            d.error_hint(
                 &join(sp, "registry"),
-                "must be an http(s):// URL (the Harbor base)",
+                format!("the `{}` scheme is refused (the Harbor base URL)", e.scheme),
+                if e.scheme == "http" {
+                    "use https, or allow http for registries: `allow-http: [registries]` in `images`"
+                } else {
+                    "use the registry's https:// URL"
+                },
             );
+            ok = false;
         }
     }
     let projects = s.projects.unwrap_or_default();
@@ -601,7 +834,6 @@ fn harbor_subscription(
             "add `projects: [<harbor project>, ...]`",
         );
     }
-    let mut ok = true;
     for (k, v) in [
         ("repository", &s.repository),
         ("tag-pattern", &s.tag_pattern),
@@ -644,6 +876,8 @@ fn harbor_subscription(
         );
         ok = false;
     }
+    let prefix = s.prefix.unwrap_or_default();
+    check_prefix(&prefix, &join(sp, "prefix"), d);
     let (name, registry) = (name?, registry?);
     (ok && !projects.is_empty()).then_some(HarborSubscription {
         name,
@@ -653,7 +887,7 @@ fn harbor_subscription(
         tag_pattern: s.tag_pattern,
         vos,
         visibility,
-        prefix: s.prefix.unwrap_or_default(),
+        prefix,
         robot: s.robot,
         enabled: s.enabled.unwrap_or(true),
     })
