@@ -58,9 +58,12 @@ fn tls_trusts_the_system_roots_and_nothing_else() {
         .env("SSL_CERT_DIR", tmp.path().join("none"))
         .output()
         .unwrap();
+    // Keystone over TLS answered (the projects are listed); doctor's other
+    // checks (GOCDB, AMS at their public hosts) are not this test's.
     let report = String::from_utf8_lossy(&ok.stdout);
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
     assert!(
-        ok.status.success() && report.contains("\"ok\": true"),
+        json["accessible"]["ok"] == true,
         "doctor over TLS with the site CA as the system bundle: {}\n{report}\n{}",
         ok.status,
         String::from_utf8_lossy(&ok.stderr)
