@@ -34,13 +34,20 @@ say "migrate_active=$(val appliance-migrate.service ActiveState) migrate_result=
 say "migrate_ran_this_boot=$(journalctl -b -q -u appliance-migrate.service -g 'Finished' -o cat 2>/dev/null | grep -c .)"
 say "timers_enabled=$(systemctl list-unit-files --no-legend --state=enabled 'appliance-*.timer' | cut -d' ' -f1 | tr '\n' ' ')"
 say "timers_active=$(systemctl list-units --no-legend --state=active 'appliance-*.timer' | awk '{print $1}' | tr '\n' ' ')"
-say "failed_units=$(systemctl list-units --no-legend --state=failed | awk '{print $2 == "" ? $1 : $2}' | tr '\n' ' ')"
+failed=$(systemctl list-units --no-legend --plain --state=failed | awk '{print $1}' | tr '\n' ' ')
+say "failed_units=$failed"
+journal() {  # the last lines of a unit's journal this boot, for the log
+  journalctl -b -q -u "$1" -o short-monotonic --no-pager 2>/dev/null | tail -n "${2:-40}" | sed "s|^|BOOTTEST-JOURNAL $1: |" > "$out"
+}
+for u in $failed; do journal "$u"; done
 
 run_jobs() {
   for job in images-sync accounting-extract accounting-send info-publish crl-refresh; do
     systemctl is-enabled -q "appliance-$job.timer" || continue
     systemctl start "appliance-$job.service"
-    say "job=$job ran=$(val appliance-$job.service ConditionResult) result=$(val appliance-$job.service Result) exit=$(val appliance-$job.service ExecMainStatus)"
+    result=$(val appliance-$job.service Result)
+    say "job=$job ran=$(val appliance-$job.service ConditionResult) result=$result exit=$(val appliance-$job.service ExecMainStatus)"
+    [ "$result" = success ] || journal "appliance-$job.service"
   done
   rc=0; status=$(appliance status --json 2>/dev/null) || rc=$?
   say "status_exit=$rc"

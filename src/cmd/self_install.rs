@@ -112,10 +112,11 @@ pub fn run(g: &GlobalArgs, args: &Args) -> anyhow::Result<Outcome> {
     } else if live && Path::new("/run/systemd/system").is_dir() {
         run_capture(Command::new("systemctl").arg("daemon-reload"))
             .context("systemctl daemon-reload")?;
-        run_capture(Command::new("systemctl").args(["restart", MIGRATE_UNIT])).with_context(
-            || format!("systemctl restart {MIGRATE_UNIT} (see journalctl -u {MIGRATE_UNIT})"),
-        )?;
-        format!("done ({MIGRATE_UNIT})")
+        // Stopped, not restarted: the unit refuses a manual start
+        // (RefuseManualStart=yes, so only a job or the boot pulls it in).
+        run_capture(Command::new("systemctl").args(["stop", MIGRATE_UNIT]))
+            .with_context(|| format!("systemctl stop {MIGRATE_UNIT}"))?;
+        format!("before the next job ({MIGRATE_UNIT} stopped; every job requires it)")
     } else if live {
         run_capture(
             Command::new(&dest)

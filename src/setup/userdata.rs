@@ -54,6 +54,40 @@ pub fn classify(bytes: &[u8]) -> UserData {
     UserData::Foreign(kind)
 }
 
+/// The firmware's (DMI) description of the machine, as
+/// `/sys/class/dmi/id/{sys_vendor,product_name,chassis_asset_tag}` give it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dmi {
+    /// `sys_vendor`.
+    pub sys_vendor: String,
+    /// `product_name`.
+    pub product_name: String,
+    /// `chassis_asset_tag`.
+    pub chassis_asset_tag: String,
+}
+
+/// Is this machine an OpenStack instance, whose metadata service is worth
+/// waiting for? The same test as cloud-init's `ds-identify` on x86: Nova
+/// names itself in the product name or the chassis asset tag (some clouds
+/// only there). Elsewhere (VirtualBox, VMware, plain QEMU) there is no
+/// metadata service and asking it would only delay the first boot.
+pub fn is_openstack(dmi: &Dmi) -> bool {
+    const PRODUCTS: [&str; 2] = ["OpenStack Nova", "OpenStack Compute"];
+    const ASSET_TAGS: [&str; 6] = [
+        "OpenStack Nova",
+        "OpenStack Compute",
+        "OpenTelekomCloud",
+        "SAP CCloud VM",
+        "HUAWEICLOUD",
+        "Samsung Cloud Platform",
+    ];
+    let product = dmi.product_name.trim();
+    let tag = dmi.chassis_asset_tag.trim();
+    PRODUCTS.iter().any(|p| product.starts_with(p))
+        || ASSET_TAGS.contains(&tag)
+        || dmi.sys_vendor.trim() == "OpenStack Foundation"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +121,22 @@ mod tests {
             classify("\u{feff}#appliance-config\n".as_bytes()),
             UserData::Ours(_)
         ));
+    }
+
+    #[test]
+    fn openstack_is_told_by_dmi_as_cloud_init_does() {
+        let dmi = |v: &str, p: &str, t: &str| Dmi {
+            sys_vendor: v.into(),
+            product_name: p.into(),
+            chassis_asset_tag: t.into(),
+        };
+        assert!(is_openstack(&dmi("OpenStack Foundation", "OpenStack Nova", "")));
+        assert!(is_openstack(&dmi("RDO", "OpenStack Compute\n", "")));
+        assert!(is_openstack(&dmi("QEMU", "Standard PC", "HUAWEICLOUD\n")));
+        assert!(is_openstack(&dmi("OpenStack Foundation", "", "")));
+        assert!(!is_openstack(&dmi("QEMU", "Standard PC (i440FX + PIIX, 1996)", "")));
+        assert!(!is_openstack(&dmi("innotek GmbH", "VirtualBox", "")));
+        assert!(!is_openstack(&dmi("VMware, Inc.", "VMware Virtual Platform", "No Asset Tag")));
+        assert!(!is_openstack(&Dmi::default()));
     }
 }

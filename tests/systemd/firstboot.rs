@@ -130,7 +130,7 @@ fn an_already_configured_appliance_is_left_alone() {
 fn first_boot_with_user_data_configures_and_clears_the_banner() {
     let root = crate::configure::Root::new();
     let issue = put(root.path(), ISSUE, "old banner");
-    // Where the unit's privileged pre-step mounts the config drive.
+    // Where the unit's privileged pre-step copies the config drive.
     let drive = root
         .path()
         .join("run/fedcloud-appliance/config-drive/openstack/latest");
@@ -150,7 +150,10 @@ fn first_boot_with_user_data_configures_and_clears_the_banner() {
     assert_eq!(code, 0, "{stdout}");
     assert!(root.marker().is_file(), "{stdout}");
     assert!(!issue.exists(), "{stdout}");
-    assert!(stdout.contains("removed the first-boot banner"), "{stdout}");
+    assert!(
+        stdout.contains("removed the \"not configured yet\" banner"),
+        "{stdout}"
+    );
     assert!(root.path().join(DONE).exists());
     let wants = root.path().join("etc/systemd/system/timers.target.wants");
     for t in super::TIMERS {

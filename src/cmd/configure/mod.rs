@@ -35,7 +35,9 @@ Sources of the answers:
   --answers FILE  a YAML file with the same sections and keys as the questions
   --user-data     OpenStack user data (first boot): the config drive
                   (openstack/latest/user_data of the `config-2` file system, or
-                  --config-drive DIR), else the metadata service (--metadata-url).
+                  --config-drive DIR), else the metadata service (--metadata-url;
+                  the default one only on an OpenStack instance, told by DMI as
+                  cloud-init does).
                   It is ours when its first line is `#appliance-config`; the rest
                   is an answers file. Other user data (e.g. `#cloud-config`) is
                   left alone: nothing is configured, exit 0.
@@ -431,7 +433,23 @@ async fn read_user_data(args: &Args) -> anyhow::Result<Option<(String, Vec<u8>)>
         return apply::read_config_drive_device(dev, REL)
             .map(|b| b.map(|b| (format!("config drive {}", dev.display()), b)));
     }
+    if args.metadata_url.as_str() == METADATA_URL && !userdata::is_openstack(&read_dmi()) {
+        tracing::info!("not an OpenStack instance (DMI): no metadata service to ask");
+        return Ok(None);
+    }
     fetch_metadata(&args.metadata_url).await
+}
+
+/// This machine's DMI strings (empty where the firmware gives none).
+fn read_dmi() -> userdata::Dmi {
+    let read = |name: &str| {
+        std::fs::read_to_string(Path::new("/sys/class/dmi/id").join(name)).unwrap_or_default()
+    };
+    userdata::Dmi {
+        sys_vendor: read("sys_vendor"),
+        product_name: read("product_name"),
+        chassis_asset_tag: read("chassis_asset_tag"),
+    }
 }
 
 /// GET the user data from the metadata service, with retries (its proxy is
