@@ -130,13 +130,25 @@ mod tests {
             product_name: p.into(),
             chassis_asset_tag: t.into(),
         };
-        assert!(is_openstack(&dmi("OpenStack Foundation", "OpenStack Nova", "")));
+        assert!(is_openstack(&dmi(
+            "OpenStack Foundation",
+            "OpenStack Nova",
+            ""
+        )));
         assert!(is_openstack(&dmi("RDO", "OpenStack Compute\n", "")));
         assert!(is_openstack(&dmi("QEMU", "Standard PC", "HUAWEICLOUD\n")));
         assert!(is_openstack(&dmi("OpenStack Foundation", "", "")));
-        assert!(!is_openstack(&dmi("QEMU", "Standard PC (i440FX + PIIX, 1996)", "")));
+        assert!(!is_openstack(&dmi(
+            "QEMU",
+            "Standard PC (i440FX + PIIX, 1996)",
+            ""
+        )));
         assert!(!is_openstack(&dmi("innotek GmbH", "VirtualBox", "")));
-        assert!(!is_openstack(&dmi("VMware, Inc.", "VMware Virtual Platform", "No Asset Tag")));
+        assert!(!is_openstack(&dmi(
+            "VMware, Inc.",
+            "VMware Virtual Platform",
+            "No Asset Tag"
+        )));
         assert!(!is_openstack(&Dmi::default()));
     }
 }
