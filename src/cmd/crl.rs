@@ -43,7 +43,10 @@ async fn refresh(g: &GlobalArgs, a: &RefreshArgs) -> anyhow::Result<Outcome> {
     let ca_dir = match &a.ca_dir {
         Some(d) => d.clone(),
         None => {
-            let loaded = config::load(&g.config)?;
+            // Only the paths: this job runs as root without the right to
+            // read the appliance user's secrets (its unit drops every
+            // capability).
+            let loaded = config::load_settings(&g.config)?;
             loaded.log_warnings();
             loaded.config.paths.ca_dir.clone()
         }

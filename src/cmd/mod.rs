@@ -66,7 +66,7 @@ fn record(
         (Ok(_), Some(s)) => s,
         (Ok(o), None) => RunOutcome::from(*o).as_str().to_string(),
     };
-    let state = match crate::config::load(&g.config) {
+    let state = match crate::config::load_settings(&g.config) {
         Ok(l) => l.config.paths.state,
         Err(_) => {
             tracing::warn!(

@@ -122,8 +122,21 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     load_with(path, &Env::from_process())
 }
 
+/// [`load`] without reading the secrets file, for the jobs that need none
+/// (`crl refresh`, the run records): they run where the secrets are not
+/// readable (root without `CAP_DAC_OVERRIDE`, the secrets being the
+/// appliance user's, mode 0600). Its credentials are absent; nothing about
+/// the secrets is checked.
+pub fn load_settings(path: &Path) -> Result<Loaded, ConfigErrors> {
+    load_inner(path, &Env::from_process(), false)
+}
+
 /// [`load`] with an explicit environment.
 pub fn load_with(path: &Path, env: &Env) -> Result<Loaded, ConfigErrors> {
+    load_inner(path, env, true)
+}
+
+fn load_inner(path: &Path, env: &Env, read_secrets: bool) -> Result<Loaded, ConfigErrors> {
     let text = files::read_text(path, "the configuration").map_err(|e| {
         ConfigErrors::one(e.hint(format!(
             "write one with `appliance config example > {}` and edit it",
@@ -188,7 +201,9 @@ pub fn load_with(path: &Path, env: &Env) -> Result<Loaded, ConfigErrors> {
 
     // The secrets file.
     let mut secrets_diag = Diag::new(secrets_file.clone());
-    let secrets = if raw.secrets_file.as_ref().is_some_and(|p| !p.is_absolute()) {
+    let secrets = if !read_secrets {
+        SecretsState::NotRead
+    } else if raw.secrets_file.as_ref().is_some_and(|p| !p.is_absolute()) {
         SecretsState::Broken // reported by validation
     } else {
         match files::read_secret_file(&secrets_file) {

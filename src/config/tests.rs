@@ -726,3 +726,20 @@ fn errors_are_sorted_by_position_within_each_file() {
     assert_eq!(lines, sorted);
     assert_eq!(e.errors.len(), 2);
 }
+
+#[test]
+fn settings_are_loaded_without_reading_the_secrets() {
+    // What `crl refresh` and the run records read: the secrets file is
+    // never opened (there, root without capabilities could not), so a
+    // broken or missing one neither fails nor warns.
+    let d = Dir::new();
+    let cfg = d.file("appliance.yaml", &config(&[HEAD, PASSWORD_AUTH, VOS]));
+    d.file_mode("secrets.yaml", "openstack: {password: pw}\n", 0o644);
+    assert!(load_with(&cfg, &Env::default()).is_err());
+    let l = super::load_settings(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(warnings(&d, &l), Vec::<String>::new());
+    assert!(
+        l.cloud_access().is_err(),
+        "no credential without the secrets"
+    );
+}

@@ -48,6 +48,8 @@ pub enum SecretsState {
     Broken,
     /// Read and decoded.
     Present(SecretsFile),
+    /// Not read: the caller needs no secret ([`super::load_settings`]).
+    NotRead,
 }
 
 /// The chosen cloud of clouds.yaml.
@@ -1172,7 +1174,7 @@ fn check_secrets(
     }
     let d = &mut ds.secrets;
     match state {
-        SecretsState::Broken => {}
+        SecretsState::Broken | SecretsState::NotRead => {}
         SecretsState::Missing => {
             for n in &needs {
                 let e =

@@ -3,6 +3,7 @@
 //! written, then write them atomically with their owners and modes, set up
 //! `/image_data`, enable the timers and leave the "configured" marker.
 
+use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -83,10 +84,17 @@ pub fn write_owned(path: &Path, bytes: &[u8], mode: u32, owner: Owner) -> std::i
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Make `path` (and its parents) and give it to `owner`; a directory that
+/// is already theirs is left untouched (it may sit on a file system the
+/// first-boot unit sees read-only, as the image's tmpfiles made it).
 fn make_dir(path: &Path, owner: Owner) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     std::fs::create_dir_all(path)?;
     if let Some((uid, gid)) = ids_of(owner) {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        let m = std::fs::metadata(path)?;
+        if (m.uid(), m.gid()) != (uid, gid) {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
     }
     Ok(())
 }
@@ -353,10 +361,11 @@ impl Plan {
             );
         }
         for (d, o) in &self.dirs {
-            make_dir(d, *o)?;
+            make_dir(d, *o).with_context(|| format!("directory {}", d.display()))?;
         }
         for f in &self.files {
-            write_owned(&f.path, &f.bytes, f.mode, f.owner)?;
+            write_owned(&f.path, &f.bytes, f.mode, f.owner)
+                .with_context(|| format!("writing the {} {}", f.what, f.path.display()))?;
             println!("wrote {} ({:04o})", f.path.display(), f.mode);
         }
         if let Some((_, at)) = &self.format {
@@ -434,7 +443,8 @@ impl Plan {
             env!("CARGO_PKG_VERSION"),
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
-        write_owned(&self.marker, stamp.as_bytes(), 0o644, Owner::Appliance)?;
+        write_owned(&self.marker, stamp.as_bytes(), 0o644, Owner::Appliance)
+            .with_context(|| format!("writing the marker {}", self.marker.display()))?;
         println!("configured: {}", self.marker.display());
         if crate::systemd::banner::remove(&self.root)? {
             println!("removed the first-boot banner (\"not configured yet\")");
