@@ -108,9 +108,12 @@ pub fn screen(s: &Status) -> String {
     for src in &im.sources {
         let good = match &src.last_good {
             Some(g) => format!(
-                "last good {} {} fetched {}",
+                "last good {}{} fetched {}",
                 src.kind,
-                g.version.as_deref().unwrap_or(""),
+                g.version
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
                 g.fetched_at.as_deref().unwrap_or("?")
             ),
             None => format!("no {} accepted yet", src.kind),

@@ -370,6 +370,22 @@ fn pasted_pem_is_written_key_0600_and_never_into_the_configuration() {
 #[test]
 fn registry_robot_account_is_tested_before_it_is_saved() {
     let s = refsite();
+    // The project must exist, also on a freshly bootstrapped site: one
+    // small image pushed into it (as a site's registry would hold).
+    let disk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(disk.path(), vec![0u8; 64 * 1024]).unwrap();
+    let push = std::process::Command::new(s.var("REFSITE_TESTSRV_BIN"))
+        .arg("oci-push")
+        .args(["--registry", s.var("REFSITE_REGISTRY_URL")])
+        .args(["--token-service", s.var("REFSITE_HARBOR_TOKEN_URL")])
+        .args(["--user", s.var("REFSITE_HARBOR_ROBOT")])
+        .args(["--password-file", s.var("REFSITE_HARBOR_PASSWORD_FILE")])
+        .args(["--repo", "egi_vm_images/configure-test", "--tag", "1"])
+        .arg("--file")
+        .arg(disk.path())
+        .output()
+        .unwrap();
+    assert!(push.status.success(), "oci-push: {push:?}");
     let with = |pw: &str| {
         format!(
             "{}  registries:\n    - name: registry-configure\n      url: {}\n      projects: [egi_vm_images]\n      robot: {}\n      password: \"{pw}\"\n",

@@ -360,8 +360,17 @@ impl Plan {
                 dev.display()
             );
         }
+        // A state directory without data yet is this release's: stamped,
+        // so that the next boot's `migrate` does not take it for an
+        // earlier release's (an existing one is left to `migrate`).
+        let state = &self.dirs[0].0;
+        let fresh_state = std::fs::read_dir(state).map_or(true, |mut d| d.next().is_none());
         for (d, o) in &self.dirs {
             make_dir(d, *o).with_context(|| format!("directory {}", d.display()))?;
+        }
+        if fresh_state && crate::state::schema::read(state).ok().flatten().is_none() {
+            crate::state::schema::stamp(state)
+                .with_context(|| format!("stamping the state schema in {}", state.display()))?;
         }
         for f in &self.files {
             write_owned(&f.path, &f.bytes, f.mode, f.owner)
