@@ -681,11 +681,24 @@ async fn serial_cinder_volumes_and_neutron_floating_ips_filtered_by_project() {
     let s = sc.session.clone();
     let pid = sc.project_id.clone();
     let body = json!({"volume": {"size": 1, "name": unique("ostest-vol")}});
-    let v = s
-        .send_json(Method::POST, "block-storage", "volumes", Some(&body), None)
-        .await
-        .unwrap()
-        .unwrap();
+    // The reference site's Cinder runs on SQLite: a quota reservation that
+    // meets another writer (the volume deletion of the test before) answers
+    // 500 ("database is locked"; the transaction was rolled back, nothing was
+    // made), so the create is tried again after a pause.
+    let mut attempt = 0;
+    let v = loop {
+        match s
+            .send_json(Method::POST, "block-storage", "volumes", Some(&body), None)
+            .await
+        {
+            Err(e) if e.status() == Some(500) && attempt < 4 => {
+                attempt += 1;
+                eprintln!("volume create answered 500 (SQLite locked?), attempt {attempt}: {e}");
+                tokio::time::sleep(Duration::from_secs(1 + 2 * attempt)).await;
+            }
+            r => break r.unwrap().unwrap(),
+        }
+    };
     let vol_id = v["volume"]["id"].as_str().unwrap().to_string();
     let nets: Value = s
         .get_json(
