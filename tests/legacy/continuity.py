@@ -39,8 +39,7 @@ def boot(name, flavor):
 
 def delete(sid):
     a1 = rs.Api("refsite-fedcloud-alpha-1")
-    a1("DELETE", "compute", f"/servers/{sid}", ok=(204, 404))
-    rs.wait("deleted", lambda: rs.server(a1, sid) is None)
+    rs.delete_gone(a1, sid)
 
 
 def volume(name):
