@@ -123,6 +123,16 @@ impl Pki {
     }
 }
 
+/// Where this process's PKI lives; removed when the process exits (a static
+/// is never dropped, and nextest runs every test in its own process).
+static PKI_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+extern "C" fn remove_pki_dir() {
+    if let Some(dir) = PKI_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// The PKI, made on first use.
 pub fn pki() -> &'static Pki {
     static P: OnceLock<Pki> = OnceLock::new();
@@ -132,6 +142,9 @@ pub fn pki() -> &'static Pki {
             .tempdir()
             .unwrap()
             .keep();
+        PKI_DIR.set(dir.clone()).unwrap();
+        // SAFETY: registers a plain function that only reads a OnceLock.
+        unsafe { libc::atexit(remove_pki_dir) };
         std::fs::write(dir.join("ca.cnf"), CNF).unwrap();
         std::fs::write(dir.join("crl.cnf"), CRL_CNF).unwrap();
         let d = dir.as_path();
