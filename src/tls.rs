@@ -56,7 +56,9 @@ impl SystemRoots {
     /// Every distinct certificate of the bundle and the directory, as DER,
     /// in a stable order (bundle first, then the directory by file name).
     /// Missing or unreadable places give nothing (a host may have only the
-    /// site's own trust).
+    /// site's own trust). Each file is read once, however many names lead
+    /// to it: Debian's directory holds the bundle itself and two links to
+    /// every certificate (`<hash>.0` and `<name>.pem`).
     pub fn load(&self) -> Vec<Vec<u8>> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -67,11 +69,15 @@ impl SystemRoots {
                 }
             }
         };
-        if let Ok(bytes) = std::fs::read(&self.file) {
-            add(&bytes);
-        }
-        for path in cert_files(&self.dir) {
-            if let Ok(bytes) = std::fs::read(&path) {
+        let mut read = HashSet::new();
+        for path in std::iter::once(self.file.clone()).chain(cert_files(&self.dir)) {
+            let Ok(real) = std::fs::canonicalize(&path) else {
+                continue;
+            };
+            if !read.insert(real.clone()) {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&real) {
                 add(&bytes);
             }
         }
@@ -95,16 +101,27 @@ pub fn system_roots() -> &'static [Vec<u8>] {
     })
 }
 
+/// The system roots parsed for reqwest, once per process (a run builds
+/// several clients; parsing Debian's 150 roots for each cost a warm image
+/// sync tens of milliseconds).
+fn system_root_certificates() -> &'static [reqwest::Certificate] {
+    static CERTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        system_roots()
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .collect()
+    })
+}
+
 /// A reqwest client builder (native-tls, i.e. OpenSSL) that trusts exactly
 /// the system roots; callers add the site's CAs with `add_root_certificate`.
 pub fn reqwest_builder() -> reqwest::ClientBuilder {
     let mut b = reqwest::Client::builder()
         .use_native_tls()
         .tls_built_in_root_certs(false);
-    for der in system_roots() {
-        if let Ok(cert) = reqwest::Certificate::from_der(der) {
-            b = b.add_root_certificate(cert);
-        }
+    for cert in system_root_certificates() {
+        b = b.add_root_certificate(cert.clone());
     }
     b
 }
@@ -225,6 +242,10 @@ mod tests {
         std::fs::write(dir.join("0badcafe.0"), a.to_pem().unwrap()).unwrap(); // a again
         std::fs::write(dir.join("0badcafe.r0"), b"not a certificate").unwrap();
         std::fs::write(dir.join("README"), b"skipped").unwrap();
+        // Debian's layout: the bundle inside the directory, and a hash link
+        // beside the named file
+        std::os::unix::fs::symlink(&bundle, dir.join("ca-certificates.crt")).unwrap();
+        std::os::unix::fs::symlink("c.pem", dir.join("0c0c0c0c.0")).unwrap();
         let roots = SystemRoots { file: bundle, dir }.load();
         let want: Vec<Vec<u8>> = [&a, &b, &c].iter().map(|x| x.to_der().unwrap()).collect();
         assert_eq!(roots, want);
