@@ -98,6 +98,20 @@ def boot(api, name, flavor, image, net):
     return s["id"]
 
 
+def boot_active(api, name, flavor, image, net):
+    """Boots a server and returns its id once ACTIVE. A build normally takes
+    seconds; on SQLite the conductor can lose a "database is locked" race
+    and leave the server in BUILD forever (harness pitfall 5), or it ends in
+    ERROR: delete it and build again, four builds at most."""
+    for _ in range(4):
+        sid = boot(api, name, flavor, image, net)
+        if built(api, sid) == "ACTIVE":
+            return sid
+        api("DELETE", "compute", f"/servers/{sid}", ok=(204, 404))
+        time.sleep(2)
+    sys.exit(f"{name}: no ACTIVE server after 4 builds")
+
+
 def setup():
     import os
     adm = Api("refsite-admin")
@@ -150,18 +164,7 @@ def setup():
     ]
     ids = {}
     for key, api, name, flavor, image in plan:
-        # A build normally takes seconds; on SQLite the conductor can lose a
-        # "database is locked" race and leave the server in BUILD forever
-        # (harness pitfall 5), or it ends in ERROR: delete it and build again.
-        for attempt in range(4):
-            sid = boot(api, name, flavor, image, priv)
-            if built(api, sid) == "ACTIVE":
-                break
-            api("DELETE", "compute", f"/servers/{sid}", ok=(204, 404))
-            time.sleep(2)
-        else:
-            sys.exit(f"{key}: no ACTIVE server after 4 builds")
-        ids[key] = (api, sid)
+        ids[key] = (api, boot_active(api, name, flavor, image, priv))
     adm("DELETE", "compute", f"/flavors/{fl['id']}")
     a1("POST", "compute", f"/servers/{ids['stopped'][1]}/action", json={"os-stop": None})
     wait("stopped SHUTOFF", lambda: server(a1, ids["stopped"][1])["status"] == "SHUTOFF")

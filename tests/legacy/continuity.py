@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 
 _here = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location(
@@ -27,14 +26,8 @@ sys.argv = _argv
 def boot(name, flavor):
     a1 = rs.Api("refsite-fedcloud-alpha-1")
     fl = os.environ["REFSITE_GPU_FLAVOR_ID" if flavor == "gpu" else "REFSITE_TINY_FLAVOR_ID"]
-    for _ in range(4):
-        sid = rs.boot(a1, name, fl, os.environ["REFSITE_IMAGE_ID"], os.environ["REFSITE_PRIVATE_NETWORK_ID"])
-        if rs.built(a1, sid) == "ACTIVE":
-            print(sid)
-            return
-        a1("DELETE", "compute", f"/servers/{sid}", ok=(204, 404))
-        time.sleep(2)
-    sys.exit(f"{name}: no ACTIVE server after 4 builds")
+    print(rs.boot_active(a1, name, fl, os.environ["REFSITE_IMAGE_ID"],
+                         os.environ["REFSITE_PRIVATE_NETWORK_ID"]))
 
 
 def delete(sid):
