@@ -1078,6 +1078,17 @@ impl Sim {
     ) -> Value {
         // Nova cuts a period that ends in the future at now.
         let end = end.min(Utc::now());
+        // Nova goes through them by instance uuid (its query pages by
+        // project and uuid), summing as it goes: the same order here, so
+        // the totals are the same floats (whole seconds often put a total
+        // exactly on a rounding boundary, where the last bit decides).
+        let mut servers: Vec<&Value> = servers.iter().collect();
+        servers.sort_by(|a, b| {
+            a["id"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(b["id"].as_str().unwrap_or(""))
+        });
         let mut usages = Vec::new();
         let (mut hours, mut mb, mut cpu, mut gb) = (0.0, 0.0, 0.0, 0.0);
         for s in servers {
@@ -1114,13 +1125,6 @@ impl Sim {
                 "uptime": (end - launched).num_seconds().max(0),
             }));
         }
-        // Nova lists them by instance uuid.
-        usages.sort_by(|a, b| {
-            a["instance_id"]
-                .as_str()
-                .unwrap_or("")
-                .cmp(b["instance_id"].as_str().unwrap_or(""))
-        });
         json!({"tenant_id": project, "server_usages": usages, "total_hours": hours,
             "total_memory_mb_usage": mb, "total_vcpus_usage": cpu, "total_local_gb_usage": gb,
             "start": naive_us(start), "stop": naive_us(end)})
